@@ -1,0 +1,390 @@
+/**
+ * The atlas format: the one contract between `precompute/` (which writes an atlas) and `src/`
+ * (which reads it). Everything an atlas folder holds is described here as a zod schema, and the
+ * TypeScript types are derived from the schemas, so the two sides cannot drift apart.
+ *
+ * An atlas folder looks like this (every name except `manifest.json` carries a content hash, so a
+ * file never changes under a cached URL):
+ *
+ *   manifest.json                    written last: an atlas without it is incomplete
+ *   tiles/<z>-<x>-<y>.<hash>.arrow   quadtree point tiles (Arrow IPC stream), see TILE_COLUMNS
+ *   features/<first>.<hash>.json     feature shards: full records of a contiguous id range
+ *   search/<n>.<hash>.json           search chunks, one per range of index terms
+ *
+ * Conventions used below:
+ * - Ids are feature indices: row i of W_dec is feature i. They are never renumbered.
+ * - Layout coordinates live in the unit square: x and y are in [0, 1], the layout is centred and
+ *   its aspect ratio kept. y grows upwards (the map flips it for the screen).
+ * - Density is the fraction of tokens on which a feature fires, in [0, 1]; `log10Density` is
+ *   its base-10 logarithm as SAELens' `sparsity.safetensors` stores it.
+ */
+import { z } from "zod";
+
+/**
+ * Version of the atlas format. Bump it on any change that an older reader would misread; the
+ * site refuses to build an atlas of another version, and the map warns in the browser.
+ */
+export const FORMAT_VERSION = 1 as const;
+
+/** A URL-safe identifier: lowercase letters, digits and single hyphens, 1–64 characters. */
+export const slugSchema = z
+  .string()
+  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, "must be lowercase letters, digits and single hyphens")
+  .max(64);
+
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, "must be a lowercase hex sha256");
+const relPathSchema = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a relative path inside the atlas");
+const featureIdSchema = z.number().int().nonnegative();
+
+/** One file of the atlas, as listed in the manifest. */
+export const atlasFileSchema = z.object({
+  /** Path relative to the atlas folder, with `/` separators. */
+  path: relPathSchema,
+  /** Size in bytes. */
+  bytes: z.number().int().nonnegative(),
+  /** sha256 of the file's bytes, lowercase hex. */
+  sha256: sha256Schema,
+});
+export type AtlasFile = z.infer<typeof atlasFileSchema>;
+
+/** One input file the atlas was built from. Only the base name is kept, so builds on different machines agree. */
+export const inputFileSchema = z.object({
+  /** What the file contributed. */
+  role: z.enum(["config", "weights", "sparsity", "labels", "activations", "other"]),
+  /** Base name of the file, e.g. `sae_weights.safetensors`. */
+  name: z.string().min(1),
+  /** Size in bytes. */
+  bytes: z.number().int().nonnegative(),
+  /** sha256 of the file's bytes, lowercase hex. */
+  sha256: sha256Schema,
+});
+export type InputFile = z.infer<typeof inputFileSchema>;
+
+/** What is known about the dictionary itself, mostly from its `cfg.json`. */
+export const dictionaryInfoSchema = z.object({
+  /** The on-disk layout the dictionary was read from. */
+  format: z.enum(["saelens", "sparsify", "gemma-scope", "npy"]),
+  /** SAE architecture, e.g. `standard`, `topk`, `jumprelu`, `gated`, `transcoder`. Default `standard`. */
+  architecture: z.string().default("standard"),
+  /** Model the dictionary was trained on, e.g. `gpt2-small`; null when unknown. */
+  model: z.string().nullable(),
+  /** Hook point, e.g. `blocks.7.hook_resid_pre`; null when unknown. */
+  hookName: z.string().nullable(),
+  /** Width of the model activation the decoder writes to (columns of W_dec). */
+  dIn: z.number().int().positive(),
+  /** Number of features (rows of W_dec). */
+  dSae: z.number().int().positive(),
+  /** Storage dtype of W_dec in the input, e.g. `F32`, `F16`, `BF16`. */
+  dtype: z.string(),
+  /** TopK's k, when the architecture has one; null otherwise. */
+  k: z.number().int().positive().nullable(),
+  /** Neuronpedia source id (`<model>/<source>`), when the config names one; null otherwise. */
+  neuronpediaId: z.string().nullable(),
+  /** The config exactly as read (v6 and pre-6 SAELens forms are both kept verbatim), for the citation block. */
+  rawConfig: z.record(z.string(), z.unknown()),
+});
+export type DictionaryInfo = z.infer<typeof dictionaryInfoSchema>;
+
+/** Parameters that, with the inputs, fully determine the atlas bytes. */
+export const buildParamsSchema = z.object({
+  /** Seed of every random choice in the build (HNSW level draws, UMAP, tile shuffles). Default 42. */
+  seed: z.number().int().nonnegative(),
+  /** kNN graph parameters. */
+  knn: z.object({
+    /** Neighbours per feature, not counting itself. Range 2–100, default 15. */
+    k: z.number().int().min(2).max(100),
+    /** HNSW `M` (links per node). Default 16. */
+    m: z.number().int().positive(),
+    /** HNSW `efConstruction`. Default 200. */
+    efConstruction: z.number().int().positive(),
+    /** HNSW `ef` at query time. Default 64 (raised to k+1 when smaller). */
+    efSearch: z.number().int().positive(),
+  }),
+  /** UMAP parameters (umap-js). */
+  umap: z.object({
+    /** Neighbours UMAP uses, including the point itself as neighbour 0; equals knn.k + 1. */
+    nNeighbors: z.number().int().min(2),
+    /** UMAP `minDist`, in layout units before normalisation. Default 0.1. */
+    minDist: z.number().nonnegative(),
+    /** UMAP `spread`. Default 1. */
+    spread: z.number().positive(),
+    /** Optimisation epochs; 0 means umap-js' default for the dataset size. */
+    nEpochs: z.number().int().nonnegative(),
+  }),
+  /** Most rows a tile holds before the rest go to its children. Default 4096. */
+  tileCapacity: z.number().int().positive(),
+  /** Features per feature shard. Default 256. */
+  shardSize: z.number().int().positive(),
+  /** Neighbours stored per feature in its shard record (≤ knn.k). Default 12. */
+  storedNeighbours: z.number().int().nonnegative(),
+  /** Top examples stored per feature (the rest of the input is dropped). Default 20. */
+  storedExamples: z.number().int().nonnegative(),
+});
+export type BuildParams = z.infer<typeof buildParamsSchema>;
+
+/** The columns of every tile, in order. Row order within the quadtree is the level of detail. */
+export const TILE_COLUMNS = {
+  /** Feature id. Arrow Uint32. */
+  id: "Uint32",
+  /** Layout x in [0, 1]. Arrow Float32. */
+  x: "Float32",
+  /** Layout y in [0, 1], growing upwards. Arrow Float32. */
+  y: "Float32",
+  /** log10 of the firing density; NaN when unknown. Arrow Float32. */
+  log10Density: "Float32",
+  /** The feature's label; empty string when it has none. Arrow Utf8. */
+  label: "Utf8",
+} as const;
+export type TileColumn = keyof typeof TILE_COLUMNS;
+
+/** One node of the quadtree of point tiles. */
+export const tileSchema = z.object({
+  /** Tile key `z/x/y`; see `contract/tile-keys.ts`. The root is `0/0/0` and covers the unit square. */
+  key: z.string().regex(/^\d+\/\d+\/\d+$/),
+  /** Path of the Arrow IPC stream file, relative to the atlas folder. */
+  path: relPathSchema,
+  /** Number of rows (points) in this tile alone, not counting descendants. */
+  rows: z.number().int().positive(),
+  /** Number of points in this tile and all its descendants. */
+  totalRows: z.number().int().positive(),
+  /** Tight bounds of this tile's own points: [minX, minY, maxX, maxY] in layout units. */
+  extent: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+});
+export type TileInfo = z.infer<typeof tileSchema>;
+
+/** One feature shard file: the full records of features [first, first + count). */
+export const shardInfoSchema = z.object({
+  /** First feature id in the shard. */
+  first: featureIdSchema,
+  /** Number of features in the shard (the last shard may be short). */
+  count: z.number().int().positive(),
+  /** Path relative to the atlas folder. */
+  path: relPathSchema,
+});
+export type ShardInfo = z.infer<typeof shardInfoSchema>;
+
+/** One search chunk: the index for every term t with from ≤ t ≤ to (string order). */
+export const searchChunkInfoSchema = z.object({
+  /** Smallest term in the chunk. */
+  from: z.string(),
+  /** Largest term in the chunk. */
+  to: z.string(),
+  /** Path relative to the atlas folder. */
+  path: relPathSchema,
+  /** Number of distinct terms in the chunk. */
+  terms: z.number().int().nonnegative(),
+});
+export type SearchChunkInfo = z.infer<typeof searchChunkInfoSchema>;
+
+/** recall@k of the approximate kNN graph, measured against exact brute-force search on a sample. */
+export const knnRecallSchema = z.object({
+  /** k used for the measurement (the graph's k). */
+  k: z.number().int().positive(),
+  /** Number of features sampled (seeded). */
+  sample: z.number().int().nonnegative(),
+  /** Mean fraction of the exact k nearest found by the graph, in [0, 1]. */
+  recall: z.number().min(0).max(1),
+});
+
+/** `manifest.json`: the entry file of an atlas, written last. */
+export const manifestSchema = z.object({
+  /** Atlas format version; must equal FORMAT_VERSION. */
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** Atlas id, used in URLs (`/<id>/feature/<n>/`). Never change it once links are out. */
+  id: slugSchema,
+  /** Human title, e.g. "GloVe TopK SAE, 4,096 features". */
+  title: z.string().min(1),
+  /** One or two sentences about the dictionary, for the home page and previews. Default "". */
+  description: z.string(),
+  /** Version of the feature-atlas package that wrote the atlas. */
+  generator: z.string(),
+  /** What the dictionary is. */
+  dictionary: dictionaryInfoSchema,
+  /** Counts of features. */
+  counts: z.object({
+    /** All features, = dictionary.dSae. */
+    features: z.number().int().nonnegative(),
+    /** Features with an all-zero or non-finite decoder row; they are kept but left out of the kNN graph. */
+    dead: z.number().int().nonnegative(),
+    /** Features with a label. */
+    labelled: z.number().int().nonnegative(),
+    /** Features with at least one top example. */
+    withExamples: z.number().int().nonnegative(),
+    /** Features with a known density. */
+    withDensity: z.number().int().nonnegative(),
+  }),
+  /** Build parameters. */
+  params: buildParamsSchema,
+  /** Input files, with their hashes. Sorted by role, then name. */
+  inputs: z.array(inputFileSchema),
+  /** Measured quality of the build. */
+  quality: z.object({
+    /** recall@k of the kNN graph. */
+    knnRecall: knnRecallSchema,
+  }),
+  /** Bounds of all points in layout units: [minX, minY, maxX, maxY], inside [0, 1]². */
+  bounds: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  /** Point tiles, parents before children (breadth-first, then by key). */
+  tiles: z.array(tileSchema).min(1),
+  /** Feature shards, by ascending `first`; together they cover ids 0 … counts.features − 1. */
+  shards: z.array(shardInfoSchema),
+  /** Search index: chunks sorted by `from`, non-overlapping. */
+  search: z.object({
+    /** Matching engine inside a chunk. */
+    engine: z.literal("flexsearch"),
+    chunks: z.array(searchChunkInfoSchema),
+  }),
+  /** Every other file of the atlas with its size and hash, sorted by path. */
+  files: z.array(atlasFileSchema),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+/** One token-level example (a text window) on which the feature fired. */
+export const exampleSchema = z.object({
+  /** Token strings as the model's tokenizer printed them (GPT-2 `Ġ` prefixes already turned into spaces). */
+  tokens: z.array(z.string()),
+  /** Activation of the feature at each token; same length as `tokens`. */
+  values: z.array(z.number()),
+  /** Index of the token with the largest activation. */
+  maxIndex: z.number().int().nonnegative(),
+  /** Largest activation in the window. */
+  maxValue: z.number(),
+  /**
+   * The quantile group the example was sampled from, when the input has groups (SAEDashboard):
+   * null for "top activations", otherwise [binMin, binMax] of the activation interval.
+   */
+  bin: z.tuple([z.number(), z.number()]).nullable(),
+});
+export type Example = z.infer<typeof exampleSchema>;
+
+/** A token and its effect on the output logits. */
+export const logitSchema = z.object({ token: z.string(), value: z.number() });
+
+/** The full record of one feature, as stored in its shard. */
+export const featureRecordSchema = z.object({
+  /** Feature id (row of W_dec). */
+  id: featureIdSchema,
+  /** Label; null when the input has none. */
+  label: z.string().nullable(),
+  /** Where the label came from, e.g. the labels file name or an explanation model. Null when no label. */
+  labelSource: z.string().nullable(),
+  /** Other labels the input offered, best first. Default []. */
+  otherLabels: z.array(z.string()),
+  /** Firing density in [0, 1]; null when unknown. */
+  density: z.number().min(0).max(1).nullable(),
+  /** L2 norm of the decoder row as read, before normalisation. */
+  decoderNorm: z.number().nonnegative(),
+  /** True when the decoder row is all-zero or not finite: left out of the kNN graph. */
+  dead: z.boolean(),
+  /** Layout position in [0, 1]². */
+  x: z.number(),
+  y: z.number(),
+  /** Nearest features by decoder cosine, most similar first, without the feature itself. */
+  neighbours: z.array(
+    z.object({
+      id: featureIdSchema,
+      /** Cosine similarity of the two decoder rows, in [−1, 1]. */
+      cosine: z.number().min(-1.0001).max(1.0001),
+      /** The neighbour's label, copied here so that a page or panel needs one shard only. */
+      label: z.string().nullable(),
+    }),
+  ),
+  /** Top-activating examples, strongest first. Default []. */
+  examples: z.array(exampleSchema),
+  /** Output tokens the feature promotes (positive) and suppresses (negative), when the input has them. */
+  logits: z.object({ positive: z.array(logitSchema), negative: z.array(logitSchema) }).nullable(),
+});
+export type FeatureRecord = z.infer<typeof featureRecordSchema>;
+
+/** One feature shard file. */
+export const featureShardSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** First feature id in the shard. */
+  first: featureIdSchema,
+  /** Records of features first … first + features.length − 1, in id order. */
+  features: z.array(featureRecordSchema),
+});
+export type FeatureShard = z.infer<typeof featureShardSchema>;
+
+/**
+ * The flexsearch options used both to build each search chunk and to load it in the browser.
+ * flexsearch requires export and import to use identical options, so they live here, once.
+ * `forward` tokenizing gives prefix matching ("hurric" finds "hurricane").
+ */
+export const FLEXSEARCH_OPTIONS = {
+  tokenize: "forward",
+  encoder: "Normalize",
+  resolution: 9,
+} as const;
+
+/** One search chunk file: a flexsearch index export plus the labels of the features it can return. */
+export const searchChunkSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** flexsearch `Index.export` output: key → serialised value, in export order. */
+  index: z.array(z.tuple([z.string(), z.string()])),
+  /** Labels of every feature indexed in this chunk, as [id, label] pairs sorted by id. */
+  labels: z.array(z.tuple([featureIdSchema, z.string()])),
+});
+export type SearchChunk = z.infer<typeof searchChunkSchema>;
+
+/**
+ * Parse `data` with `schema`, turning zod's issues into one readable message that names the
+ * file and the path inside it, e.g. `manifest.json: tiles.0.rows: expected number, received string`.
+ */
+export function parseWithFriendlyErrors<T extends z.ZodType>(schema: T, data: unknown, where: string): z.infer<T> {
+  const result = schema.safeParse(data);
+  if (result.success) return result.data;
+  const lines = result.error.issues.slice(0, 8).map((issue) => {
+    const path = issue.path.length ? issue.path.join(".") : "(root)";
+    return `  ${path}: ${issue.message}`;
+  });
+  const more = result.error.issues.length > 8 ? `\n  … and ${result.error.issues.length - 8} more` : "";
+  throw new Error(`${where} does not match the atlas format v${FORMAT_VERSION}:\n${lines.join("\n")}${more}`);
+}
+
+/**
+ * Check the format version before the full parse, so that an atlas from another version gets a
+ * clear "rebuild it" message rather than a list of schema errors.
+ */
+export function parseManifest(data: unknown, where = "manifest.json"): Manifest {
+  const version = (data as { formatVersion?: unknown } | null)?.formatVersion;
+  if (version !== FORMAT_VERSION) {
+    throw new Error(
+      `${where} has formatVersion ${JSON.stringify(version)}, but this site reads version ${FORMAT_VERSION}. ` +
+        `Rebuild the atlas with this version of feature-atlas (npm run atlas -- build …).`,
+    );
+  }
+  return parseWithFriendlyErrors(manifestSchema, data, where);
+}
+
+/** The shard that holds feature `id`, or undefined when the id is out of range. */
+export function shardFor(manifest: Pick<Manifest, "shards">, id: number): ShardInfo | undefined {
+  const shards = manifest.shards;
+  let lo = 0;
+  let hi = shards.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const s = shards[mid]!;
+    if (id < s.first) hi = mid - 1;
+    else if (id >= s.first + s.count) lo = mid + 1;
+    else return s;
+  }
+  return undefined;
+}
+
+/**
+ * Split a label into index terms. Both the search build and the browser use this, so a query is
+ * tokenised exactly as the index was. Lowercase, accents stripped, split on anything that is not a
+ * letter or digit.
+ */
+export function searchTerms(text: string): string[] {
+  return text
+    .normalize("NFKD")
+    .replace(/\p{M}+/gu, "")
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter((t) => t.length > 0);
+}
