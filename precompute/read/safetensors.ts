@@ -111,50 +111,74 @@ export function f16ToF32(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+/** Float dtypes `readTensorF32` can decode. */
+export const FLOAT_DTYPES: ReadonlySet<SafetensorsDtype> = new Set(["F64", "F32", "F16", "BF16"]);
+
 /** Decode little-endian bytes of a float dtype to Float32Array. Copies, so alignment never matters. */
 export function decodeFloats(bytes: Uint8Array, dtype: SafetensorsDtype): Float32Array {
+  const out = new Float32Array(bytes.byteLength / DTYPE_BYTES[dtype]);
+  decodeFloatsInto(bytes, dtype, out, 0);
+  return out;
+}
+
+function decodeFloatsInto(bytes: Uint8Array, dtype: SafetensorsDtype, out: Float32Array, at: number): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
-  const out = new Float32Array(n);
   switch (dtype) {
     case "F32":
-      for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
+      for (let i = 0; i < n; i++) out[at + i] = view.getFloat32(i * 4, true);
       break;
     case "F64":
-      for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
+      for (let i = 0; i < n; i++) out[at + i] = view.getFloat64(i * 8, true);
       break;
     case "F16":
-      for (let i = 0; i < n; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
+      for (let i = 0; i < n; i++) out[at + i] = f16ToF32(view.getUint16(i * 2, true));
       break;
     case "BF16": {
       // bfloat16 is the top half of a float32: shift it back into place.
-      const u32 = new Uint32Array(out.buffer);
+      const u32 = new Uint32Array(out.buffer, out.byteOffset + at * 4, n);
       for (let i = 0; i < n; i++) u32[i] = view.getUint16(i * 2, true) << 16;
       break;
     }
     default:
       throw new InputError(`dtype ${dtype} is not a float type`);
   }
-  return out;
 }
 
-/** Read one tensor as Float32Array (row-major, as stored). */
+/** Bytes read per step by readTensorF32: large enough to be fast, small enough not to double peak memory. */
+const READ_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Read one tensor as Float32Array (row-major, as stored). The file is read in chunks decoded
+ * straight into the result, so peak memory is the result plus one chunk, and tensors above
+ * Buffer's size limit still read.
+ */
 export function readTensorF32(file: SafetensorsFile, name: string): Float32Array {
   const info = file.tensors.get(name);
   if (!info) fail(file.path, `has no tensor "${name}" (it has: ${[...file.tensors.keys()].join(", ") || "none"})`);
-  const bytes = Buffer.alloc(info.end - info.begin);
+  if (!FLOAT_DTYPES.has(info.dtype)) fail(file.path, `tensor "${name}" has dtype ${info.dtype}, which is not a float type (expected F32, F16, BF16 or F64)`);
+  const width = DTYPE_BYTES[info.dtype];
+  const total = info.end - info.begin;
+  const out = new Float32Array(total / width);
+  const buf = Buffer.allocUnsafe(Math.max(8, Math.min(total, READ_CHUNK_BYTES)));
   const fd = openSync(file.path, "r");
   try {
     let done = 0;
-    while (done < bytes.length) {
-      const got = readSync(fd, bytes, done, bytes.length - done, info.begin + done);
-      if (got === 0) fail(file.path, `ended early while reading tensor "${name}"`);
-      done += got;
+    while (done < total) {
+      const want = Math.min(buf.length, total - done);
+      let got = 0;
+      while (got < want) {
+        const n = readSync(fd, buf, got, want - got, info.begin + done + got);
+        if (n === 0) fail(file.path, `ended early while reading tensor "${name}" (at byte ${info.begin + done + got})`);
+        got += n;
+      }
+      decodeFloatsInto(buf.subarray(0, want), info.dtype, out, done / width);
+      done += want;
     }
   } finally {
     closeSync(fd);
   }
-  return decodeFloats(bytes, info.dtype);
+  return out;
 }
 
 /** float → bfloat16 bits, round to nearest even (as torch does). */
@@ -213,7 +237,10 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
     if (n !== t.data.length) throw new Error(`tensor ${name}: shape [${t.shape}] needs ${n} values, got ${t.data.length}`);
     const width = t.dtype === "F32" ? 4 : 2;
     const buf = Buffer.alloc(n * width);
-    for (let i = 0; i < n; i++) {
+    if (t.dtype === "F32" && t.data instanceof Float32Array && new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) {
+      // Little-endian host: the bytes are already in file order.
+      buf.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    } else for (let i = 0; i < n; i++) {
       const v = t.data[i]!;
       if (t.dtype === "F32") buf.writeFloatLE(v, i * 4);
       else buf.writeUInt16LE(t.dtype === "F16" ? f32ToF16(v) : f32ToBf16(v), i * 2);

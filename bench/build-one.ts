@@ -1,0 +1,20 @@
+/**
+ * One benchmark build in its own process, so that its peak memory is its own. Prints the stage
+ * timings as one JSON line on stdout for `bench/run.ts`.
+ */
+import { buildAtlas } from "../precompute/build.ts";
+
+const [dictionary, out, id] = process.argv.slice(2);
+if (!dictionary || !out || !id) throw new Error("usage: build-one <dictionary> <out> <id>");
+const started = performance.now();
+const { manifest, timings } = await buildAtlas({ dictionary, out, id, quiet: true });
+process.stdout.write(
+  JSON.stringify({
+    timings,
+    totalSeconds: (performance.now() - started) / 1000,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+    recall: manifest.quality.knnRecall,
+    files: manifest.files.length + 1,
+    bytes: manifest.files.reduce((a, f) => a + f.bytes, 0),
+  }) + "\n",
+);

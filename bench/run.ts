@@ -1,0 +1,88 @@
+/**
+ * `npm run bench`: builds atlases from the demo dictionary and from synthetic dictionaries, each in
+ * its own process, and prints the time and peak memory of every stage.
+ *
+ *   npm run bench                 all cases
+ *   npm run bench -- --only 16k   cases whose name contains "16k"
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { syntheticDictionary, writeSaeLensFolder } from "../scripts/synthetic-dictionary.ts";
+import { formatBytes, type StageTiming } from "../precompute/log.ts";
+
+const root = resolve(import.meta.dirname, "..");
+const work = join(root, "bench", "out");
+const { values } = parseArgs({ options: { only: { type: "string" }, keep: { type: "boolean", default: false } } });
+
+interface Case {
+  name: string;
+  /** Returns the dictionary path, creating it if needed. */
+  prepare(): string;
+}
+
+const synthetic = (n: number, d: number): Case => ({
+  name: `synthetic-${n / 1024}k-x${d}`,
+  prepare() {
+    const dir = join(work, "dict", `synthetic-${n}-${d}`);
+    if (!existsSync(join(dir, "sae_weights.safetensors"))) {
+      const t = performance.now();
+      writeSaeLensFolder(dir, syntheticDictionary({ n, d, seed: 7, duplicates: 0.01 }));
+      process.stderr.write(`  generated ${n}×${d} in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+    }
+    return dir;
+  },
+});
+
+const cases: Case[] = [
+  { name: "demo-glove-4k-x100", prepare: () => join(root, "data", "demo") },
+  synthetic(16_384, 768),
+  synthetic(16_384, 2_304),
+  synthetic(65_536, 768),
+  synthetic(65_536, 2_304),
+];
+
+interface Result {
+  timings: StageTiming[];
+  totalSeconds: number;
+  peakRss: number;
+  recall: { k: number; sample: number; recall: number };
+  files: number;
+  bytes: number;
+}
+
+mkdirSync(work, { recursive: true });
+const rows: [string, Result][] = [];
+for (const c of cases) {
+  if (values.only && !c.name.includes(values.only)) continue;
+  process.stderr.write(`[${c.name}]\n`);
+  const dict = c.prepare();
+  const out = join(work, "atlases", c.name);
+  const child = spawnSync(process.execPath, ["--import", "tsx", join(root, "bench", "build-one.ts"), dict, out, c.name], {
+    cwd: root,
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+    env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --max-old-space-size=16384` },
+  });
+  if (child.status !== 0) {
+    process.stderr.write(child.stderr);
+    throw new Error(`${c.name}: build failed`);
+  }
+  const result = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as Result;
+  rows.push([c.name, result]);
+  for (const t of result.timings) {
+    process.stdout.write(`  ${t.name.padEnd(26)} ${t.seconds.toFixed(2).padStart(8)} s  ${formatBytes(t.peakRss).padStart(9)}\n`);
+  }
+  process.stdout.write(
+    `  ${"total".padEnd(26)} ${result.totalSeconds.toFixed(2).padStart(8)} s  ${formatBytes(result.peakRss).padStart(9)} peak RSS; recall@${result.recall.k} ${result.recall.recall.toFixed(4)}; ${result.files} files, ${formatBytes(result.bytes)}\n`,
+  );
+  if (!values.keep) rmSync(out, { recursive: true, force: true });
+}
+
+process.stdout.write("\ncase                         total s   peak RSS   recall   atlas size\n");
+for (const [name, r] of rows) {
+  process.stdout.write(
+    `${name.padEnd(28)} ${r.totalSeconds.toFixed(1).padStart(7)}  ${formatBytes(r.peakRss).padStart(9)}   ${r.recall.recall.toFixed(3)}   ${formatBytes(r.bytes)}\n`,
+  );
+}

@@ -1,0 +1,217 @@
+/**
+ * The pipeline, in the order the folders name it: read → neighbours → layout → tiles → search →
+ * write. Each stage is a function of the previous stages' outputs and the seed, so the atlas is
+ * byte-identical for the same input, options and seed.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { BuildParams, Manifest } from "../contract/atlas.ts";
+import { slugSchema } from "../contract/atlas.ts";
+import { readDictionary, readMetadata } from "./read/detect.ts";
+import { buildKnnGraph, measureRecall } from "./neighbours/knn.ts";
+import { normaliseRows } from "./neighbours/normalise.ts";
+import { layoutUmap } from "./layout/umap.ts";
+import { buildTiles } from "./tiles/quadtree.ts";
+import { buildSearchChunks } from "./search/chunks.ts";
+import { AtlasWriter, stableJson } from "./write/atlas-writer.ts";
+import { featureShards, resolveDensity, type RecordInputs } from "./write/feature-records.ts";
+import { BuildLog, formatBytes, type StageTiming } from "./log.ts";
+import { keyToFileStem, parseKey } from "../contract/tile-keys.ts";
+
+export interface BuildOptions {
+  /** Dictionary folder or file. */
+  dictionary: string;
+  /** Output atlas folder. */
+  out: string;
+  /** Atlas id (URL slug); default: the output folder's name. */
+  id?: string;
+  title?: string;
+  description?: string;
+  /** Label files; default: `labels.{json,jsonl,csv}` beside the dictionary, if present. */
+  labels?: string[];
+  /** Activation (top examples) files; default: `activations.json[.gz]` beside the dictionary, if present. */
+  activations?: string[];
+  seed?: number;
+  k?: number;
+  minDist?: number;
+  epochs?: number;
+  tileCapacity?: number;
+  shardSize?: number;
+  recallSample?: number;
+  quiet?: boolean;
+}
+
+export const DEFAULTS = {
+  seed: 42,
+  k: 15,
+  m: 16,
+  efConstruction: 200,
+  efSearch: 64,
+  minDist: 0.1,
+  spread: 1,
+  epochs: 0,
+  tileCapacity: 4096,
+  shardSize: 256,
+  storedNeighbours: 12,
+  storedExamples: 20,
+  recallSample: 1000,
+} as const;
+
+export function generatorVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "package.json"), "utf8")) as { version: string };
+  return `feature-atlas ${pkg.version}`;
+}
+
+/** Metadata files conventionally kept beside a dictionary (the demo does this). */
+function besideDictionary(dictionary: string, names: string[]): string[] {
+  const dir = dictionary.endsWith(".safetensors") ? dirname(dictionary) : dictionary;
+  for (const name of names) {
+    const p = join(dir, name);
+    if (existsSync(p)) return [p];
+  }
+  return [];
+}
+
+export interface BuildResult {
+  manifest: Manifest;
+  /** Seconds and peak RSS per stage, in order. */
+  timings: StageTiming[];
+}
+
+export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
+  const log = new BuildLog({ quiet: opts.quiet ?? false });
+  const id = opts.id ?? basename(resolve(opts.out));
+  const idCheck = slugSchema.safeParse(id);
+  if (!idCheck.success) throw new Error(`atlas id ${JSON.stringify(id)} ${idCheck.error.issues[0]?.message}; pass --id`);
+
+  const params: BuildParams = {
+    seed: opts.seed ?? DEFAULTS.seed,
+    knn: { k: opts.k ?? DEFAULTS.k, m: DEFAULTS.m, efConstruction: DEFAULTS.efConstruction, efSearch: DEFAULTS.efSearch },
+    umap: { nNeighbors: (opts.k ?? DEFAULTS.k) + 1, minDist: opts.minDist ?? DEFAULTS.minDist, spread: DEFAULTS.spread, nEpochs: opts.epochs ?? DEFAULTS.epochs },
+    tileCapacity: opts.tileCapacity ?? DEFAULTS.tileCapacity,
+    shardSize: opts.shardSize ?? DEFAULTS.shardSize,
+    storedNeighbours: Math.min(DEFAULTS.storedNeighbours, opts.k ?? DEFAULTS.k),
+    storedExamples: DEFAULTS.storedExamples,
+  };
+  params.knn.efSearch = Math.max(params.knn.efSearch, params.knn.k + 1);
+
+  const labelFiles = opts.labels ?? besideDictionary(opts.dictionary, ["labels.json", "labels.jsonl", "labels.csv"]);
+  const activationFiles = opts.activations ?? besideDictionary(opts.dictionary, ["activations.json", "activations.json.gz"]);
+
+  const dict = await log.stage("Reading dictionary", () => readDictionary(opts.dictionary));
+  const n = dict.info.dSae;
+  const d = dict.info.dIn;
+  log.info(`  ${dict.info.format} ${dict.info.architecture}: ${n.toLocaleString("en-US")} features × d_in ${d} (${dict.info.dtype})${dict.info.model ? `, ${dict.info.model}` : ""}${dict.info.hookName ? ` @ ${dict.info.hookName}` : ""}`);
+
+  const metadata = await log.stage("Reading metadata", () => readMetadata({ labels: labelFiles, activations: activationFiles, nFeatures: n }));
+  log.info(`  ${metadata.labels.size.toLocaleString("en-US")} labels from ${labelFiles.map((f) => basename(f)).join(", ") || "no file"}; examples for ${metadata.activations.size.toLocaleString("en-US")} features from ${activationFiles.map((f) => basename(f)).join(", ") || "no file"}`);
+
+  const { unit, norms, alive } = await log.stage("Normalising decoder rows", () => normaliseRows(dict.decoder, n, d));
+  let deadCount = 0;
+  for (let i = 0; i < n; i++) if (!alive[i]) deadCount++;
+  if (deadCount) log.info(`  ${deadCount} dead features (all-zero or non-finite rows) are kept but left out of the graph`);
+
+  const graph = await log.stage("Building kNN graph", (p) =>
+    buildKnnGraph(unit, n, d, alive, { ...params.knn, seed: params.seed }, p),
+  );
+  const recall = await log.stage("Measuring kNN recall", () =>
+    measureRecall(unit, n, d, alive, graph, { k: params.knn.k, sample: opts.recallSample ?? DEFAULTS.recallSample, seed: params.seed }),
+  );
+  log.info(`  recall@${recall.k} = ${recall.recall.toFixed(4)} on ${recall.sample} sampled features`);
+
+  const xy = await log.stage("Laying out (UMAP)", (p) => layoutUmap(graph, { ...params.umap, seed: params.seed }, p));
+
+  const density = resolveDensity(n, dict.log10Density, metadata);
+  const records: RecordInputs = {
+    n, norms, alive, graph, xy, density, metadata,
+    storedNeighbours: params.storedNeighbours,
+    storedExamples: params.storedExamples,
+  };
+
+  const writer = new AtlasWriter(opts.out);
+  try {
+    const tiles = await log.stage("Writing tiles", () => {
+      const ids = new Uint32Array(n);
+      const log10 = new Float32Array(n);
+      const labels: (string | null)[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        ids[i] = i;
+        log10[i] = Number.isFinite(density[i]!) && density[i]! > 0 ? Math.log10(density[i]!) : NaN;
+        labels[i] = metadata.labels.get(i)?.label ?? null;
+      }
+      return buildTiles({ ids, xy, log10Density: log10, labels }, { capacity: params.tileCapacity, seed: params.seed }).map((t) => ({
+        key: t.key,
+        rows: t.rows,
+        totalRows: t.totalRows,
+        extent: t.extent,
+        path: writer.add("tiles", keyToFileStem(parseKey(t.key)), "arrow", t.bytes),
+      }));
+    });
+    log.info(`  ${tiles.length} tiles, root holds ${tiles[0]?.rows ?? 0} points`);
+
+    const shards = await log.stage("Writing feature shards", (p) => {
+      const out: Manifest["shards"] = [];
+      for (const shard of featureShards(records, params.shardSize)) {
+        const path = writer.add("features", String(shard.first), "json", stableJson(shard));
+        out.push({ first: shard.first, count: shard.features.length, path });
+        p(shard.first + shard.features.length, n);
+      }
+      return out;
+    });
+
+    const chunks = await log.stage("Building search index", async () => {
+      const entries: { id: number; label: string }[] = [];
+      for (let i = 0; i < n; i++) {
+        const l = metadata.labels.get(i)?.label;
+        if (l) entries.push({ id: i, label: l });
+      }
+      const built = await buildSearchChunks(entries, {});
+      return built.map((c, idx) => ({ from: c.from, to: c.to, terms: c.terms, path: writer.add("search", String(idx), "json", c.json) }));
+    });
+    log.info(`  ${chunks.length} search chunks`);
+
+    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const x = xy[2 * i]!, y = xy[2 * i + 1]!;
+      if (x < minX) minX = x;
+      if (x > maxX) maxX = x;
+      if (y < minY) minY = y;
+      if (y > maxY) maxY = y;
+    }
+    let withExamples = 0;
+    for (const a of metadata.activations.values()) if (a.examples.length) withExamples++;
+    let withDensity = 0;
+    for (let i = 0; i < n; i++) if (Number.isFinite(density[i]!)) withDensity++;
+
+    const defaultTitle = `${dict.info.model ?? "Dictionary"}${dict.info.hookName ? ` · ${dict.info.hookName}` : ""} · ${n.toLocaleString("en-US")} features`;
+    const manifest = writer.commit({
+      id,
+      title: opts.title ?? defaultTitle,
+      description: opts.description ?? "",
+      generator: generatorVersion(),
+      dictionary: dict.info,
+      counts: { features: n, dead: deadCount, labelled: metadata.labels.size, withExamples, withDensity },
+      params,
+      inputs: [...dict.inputs, ...metadata.inputs].sort((a, b) => (a.role + a.name < b.role + b.name ? -1 : 1)),
+      quality: { knnRecall: recall },
+      bounds: [minX, minY, maxX, maxY],
+      tiles,
+      shards,
+      search: { engine: "flexsearch", chunks },
+    });
+    log.info(
+      log.summary([
+        ["atlas", `${resolve(opts.out)} (id ${id})`],
+        ["features", `${n.toLocaleString("en-US")} (${deadCount} dead, ${metadata.labels.size.toLocaleString("en-US")} labelled)`],
+        ["kNN recall", `${recall.recall.toFixed(4)} @${recall.k} (sample ${recall.sample})`],
+        ["files", `${writer.fileCount + 1} (${tiles.length} tiles, ${shards.length} shards, ${chunks.length} search chunks)`],
+        ["size", formatBytes(writer.bytesWritten)],
+      ]),
+    );
+    return { manifest, timings: log.timings };
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+}
