@@ -1,0 +1,51 @@
+/**
+ * Unit-length decoder directions. Cosine similarity between features is the dot product of these
+ * rows, which is what both the kNN index (inner-product space) and the exact checks use.
+ */
+
+export interface NormalisedRows {
+  /** [n × d] rows scaled to length 1; dead rows are left all zero. */
+  unit: Float32Array;
+  /** L2 norm of each input row: 0 for an all-zero row, NaN for a row holding a non-finite value. */
+  norms: Float32Array;
+  /** 1 where the row has a direction, 0 where it is dead (all zero or non-finite). */
+  alive: Uint8Array;
+}
+
+/**
+ * L2-normalise each row of a row-major [n × d] matrix. A row that is all zero, or holds NaN or
+ * ±Infinity anywhere, has no direction: it is marked dead rather than rejected, because SAEs
+ * routinely ship a few such features and the atlas should still show the rest.
+ */
+export function normaliseRows(decoder: Float32Array, n: number, d: number): NormalisedRows {
+  if (!Number.isInteger(n) || !Number.isInteger(d) || n < 0 || d <= 0) {
+    throw new Error(`normaliseRows: bad shape ${n} × ${d}`);
+  }
+  if (decoder.length !== n * d) {
+    throw new Error(`normaliseRows: expected ${n} × ${d} = ${n * d} values, got ${decoder.length}`);
+  }
+  const unit = new Float32Array(n * d);
+  const norms = new Float32Array(n);
+  const alive = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const base = i * d;
+    // Float64 accumulation: float32 squares of large weights would overflow or lose the tail.
+    let sum = 0;
+    for (let j = 0; j < d; j++) {
+      const v = decoder[base + j]!;
+      sum += v * v;
+    }
+    // A NaN or ±Infinity anywhere makes `sum` non-finite, so one check covers the whole row.
+    if (!Number.isFinite(sum)) {
+      norms[i] = Number.NaN;
+      continue;
+    }
+    const norm = Math.sqrt(sum);
+    norms[i] = norm;
+    if (norm === 0) continue;
+    const inv = 1 / norm;
+    for (let j = 0; j < d; j++) unit[base + j] = decoder[base + j]! * inv;
+    alive[i] = 1;
+  }
+  return { unit, norms, alive };
+}
