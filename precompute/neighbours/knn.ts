@@ -3,8 +3,9 @@
  * brute-force search used to measure how much the approximation loses.
  *
  * HNSW only chooses *which* points are neighbours. Every distance in the graph is recomputed here
- * from the unit vectors (float64 dot product of float32 rows, summed in index order) and the rows
- * are re-sorted by (distance, id), so the stored values do not depend on hnswlib's SIMD kernel and
+ * from the unit vectors (float64 dot product of float32 rows, summed in index order, divided by
+ * the rows' own float64 lengths) and the rows are re-sorted by (distance, id), so the stored
+ * values do not depend on hnswlib's SIMD kernel, exact duplicates are at distance exactly 0, and
  * the exact search below produces bit-identical distances for the same pairs.
  *
  * Determinism: hnswlib draws node levels from its own generator, seeded here from the build seed,
@@ -36,11 +37,22 @@ export interface KnnOptions {
 const PROGRESS_EVERY = 1000;
 
 /**
- * Cosine distance from the dot product of two unit rows, as stored in the graph. Rounding can put
- * the dot of near-identical rows a hair above 1, hence the clamp to the metric's range [0, 2].
+ * Squared length of each unit row, summed in float64 exactly like `dotRows`. Rounding the rows to
+ * float32 leaves these a few ulps off 1; dividing by them makes an exact duplicate come out at
+ * distance exactly 0, since sqrt(s · s) = s in IEEE arithmetic.
  */
-function cosineDistance(dot: number): number {
-  const x = 1 - dot;
+function selfDots(unit: Float32Array, n: number, d: number): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = dotRows(unit, i, i, d);
+  return out;
+}
+
+/**
+ * Cosine distance 1 − cos as stored in the graph, from a dot product and the two rows' self dots.
+ * The clamp keeps rounding of (near-)parallel rows inside the metric's range [0, 2].
+ */
+function cosineDistance(dot: number, selfA: number, selfB: number): number {
+  const x = 1 - dot / Math.sqrt(selfA * selfB);
   return Math.fround(x < 0 ? 0 : x > 2 ? 2 : x);
 }
 
@@ -105,6 +117,7 @@ export function buildKnnGraph(
     return { n, k1, indices, distances };
   }
 
+  const self = selfDots(unit, n, d);
   const index = new HierarchicalNSW("ip", d);
   const hnswSeed = Math.floor(rng(opts.seed, "hnsw")() * 4294967296);
   index.initIndex(nAlive, opts.m, opts.efConstruction, hnswSeed);
@@ -135,7 +148,7 @@ export function buildKnnGraph(
     for (const j of found) {
       if (j === i) continue;
       candIds[c] = j;
-      candDist[c] = cosineDistance(dotRows(unit, i, j, d));
+      candDist[c] = cosineDistance(dotRows(unit, i, j, d), self[i]!, self[j]!);
       c++;
     }
     order.length = c;
@@ -191,6 +204,7 @@ export function exactKnn(
   const distances = new Float32Array(nq * kk);
   if (kk <= 0) return { k: 0, indices, distances };
 
+  const self = selfDots(unit, n, d);
   const dots = new Float64Array(BLOCK);
   const filled = new Int32Array(BLOCK);
   for (let q0 = 0; q0 < nq; q0 += BLOCK) {
@@ -221,8 +235,9 @@ export function exactKnn(
       dots[2] = s2;
       dots[3] = s3;
       for (let b = 0; b < nb; b++) {
-        if (queries[q0 + b] === j) continue;
-        const dist = cosineDistance(dots[b]!);
+        const q = queries[q0 + b]!;
+        if (q === j) continue;
+        const dist = cosineDistance(dots[b]!, self[q]!, self[j]!);
         const base = (q0 + b) * kk;
         let m = filled[b]!;
         // Candidates arrive in id order, so an equal distance never displaces a kept one.
