@@ -166,7 +166,10 @@ export const shardInfoSchema = z.object({
 });
 export type ShardInfo = z.infer<typeof shardInfoSchema>;
 
-/** One search chunk: the index for every term t with from ≤ t ≤ to (string order). */
+/**
+ * One search chunk: the index for every term t with from ≤ t ≤ to (string order). Terms are
+ * `searchTerms` tokens encoded with FLEXSEARCH_OPTIONS.encoder (see `src/client/search-index.ts`).
+ */
 export const searchChunkInfoSchema = z.object({
   /** Smallest term in the chunk. */
   from: z.string(),
@@ -312,12 +315,24 @@ export type FeatureShard = z.infer<typeof featureShardSchema>;
 /**
  * The flexsearch options used both to build each search chunk and to load it in the browser.
  * flexsearch requires export and import to use identical options, so they live here, once.
- * `forward` tokenizing gives prefix matching ("hurric" finds "hurricane").
+ * `forward` tokenizing gives prefix matching ("hurric" finds "hurricane"). The encoder is
+ * flexsearch 0.8's `LatinBalance` charset spelled out, so that the format does not change with a
+ * flexsearch upgrade: letters that sound alike map to one (b→p, v/w→f, z/x→s, d→t, n→m,
+ * c/g/j/q→k, i/y→e, u→o), then repeated letters collapse, which forgives many misspellings
+ * ("lirical" = "lyrical", "hurrycane" = "hurricane"). `numeric: false` keeps numbers whole (by
+ * default flexsearch splits "2024" into "202 4"). Chunk ranges (`from`/`to`) are in this encoded
+ * form. `resolution: 1` because the client ranks results itself, so score buckets would only cost bytes.
  */
 export const FLEXSEARCH_OPTIONS = {
   tokenize: "forward",
-  encoder: "Normalize",
-  resolution: 9,
+  resolution: 1,
+  encoder: {
+    numeric: false,
+    mapper: new Map([
+      ["b", "p"], ["v", "f"], ["w", "f"], ["z", "s"], ["x", "s"], ["d", "t"], ["n", "m"],
+      ["c", "k"], ["g", "k"], ["j", "k"], ["q", "k"], ["i", "e"], ["y", "e"], ["u", "o"],
+    ]),
+  },
 } as const;
 
 /** One search chunk file: a flexsearch index export plus the labels of the features it can return. */
