@@ -99,12 +99,12 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
   const labelFiles = opts.labels ?? besideDictionary(opts.dictionary, ["labels.json", "labels.jsonl", "labels.csv"]);
   const activationFiles = opts.activations ?? besideDictionary(opts.dictionary, ["activations.json", "activations.json.gz"]);
 
-  const dict = await log.stage("Reading dictionary", () => readDictionary(opts.dictionary));
+  const dict = await log.stage("Reading dictionary", () => readDictionary(opts.dictionary, { warn: (m) => log.warn(m) }));
   const n = dict.info.dSae;
   const d = dict.info.dIn;
   log.info(`  ${dict.info.format} ${dict.info.architecture}: ${n.toLocaleString("en-US")} features × d_in ${d} (${dict.info.dtype})${dict.info.model ? `, ${dict.info.model}` : ""}${dict.info.hookName ? ` @ ${dict.info.hookName}` : ""}`);
 
-  const metadata = await log.stage("Reading metadata", () => readMetadata({ labels: labelFiles, activations: activationFiles, nFeatures: n }));
+  const metadata = await log.stage("Reading metadata", () => readMetadata({ labels: labelFiles, activations: activationFiles, nFeatures: n, maxExamples: params.storedExamples, warn: (m) => log.warn(m) }));
   log.info(`  ${metadata.labels.size.toLocaleString("en-US")} labels from ${labelFiles.map((f) => basename(f)).join(", ") || "no file"}; examples for ${metadata.activations.size.toLocaleString("en-US")} features from ${activationFiles.map((f) => basename(f)).join(", ") || "no file"}`);
 
   const { unit, norms, alive } = await log.stage("Normalising decoder rows", () => normaliseRows(dict.decoder, n, d));
