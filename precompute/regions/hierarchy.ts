@@ -1,0 +1,682 @@
+/**
+ * Named regions at every zoom level: the alive features grouped into nested regions, from a
+ * handful of continents (level 0) down to neighbourhoods of about 5–30 features (the finest level).
+ *
+ * How, and why (measured on planted-cluster synthetic dictionaries and the GloVe demo; numbers in
+ * the regions report and tests/unit/regions.test.ts):
+ * - Communities of the cosine kNN graph, not clusters of the 2-D layout. The layout is a lossy
+ *   picture of that same graph; clustering the picture recovered planted clusters worse (lower
+ *   adjusted Rand index) and gave lower decoder coherence, while graph communities already come out
+ *   as contiguous patches on the map, because UMAP places a well-connected group together.
+ * - Bottom-up, so nesting is exact by construction: Louvain finds the finest level, then each
+ *   coarser level is Louvain on the graph whose nodes are the regions of the level below
+ *   (the aggregated graph, which has the same modularity). Each level's resolution γ is found by
+ *   bisection to hit a target count, spaced geometrically between the finest count (alive / ~15)
+ *   and ~8 at level 0. Top-down recursive splitting was the alternative; it gives every branch
+ *   its own depth, and the map needs every level to cover all features.
+ * - Clean-ups Louvain needs: communities are split into connected pieces, finest-level pieces
+ *   under `minLeaf` are merged into the neighbour they are most tied to, pieces over `maxLeaf` are
+ *   split by Louvain inside them, and at coarser levels a region left alone is merged into a
+ *   neighbour so that (where the graph allows) every coarse region has at least two children.
+ * - Edge weights are UMAP's fuzzy memberships (each point's distances rescaled by its own nearest
+ *   distance and bandwidth), like the layout's own graph, so a region on the map is a region of
+ *   the graph the map was drawn from.
+ *
+ * Dead features (alive = 0) belong to no region: their `leafOf` is −1. Cost: one Louvain run is
+ * O(E) per pass (E = n·k edges); the bisection runs it ~10 times per level, on the full graph only
+ * at the finest level (coarser graphs have one node per region). Geometry and naming are O(n)
+ * per level, the representative members O(n·d) per level.
+ */
+import { rng } from "../random.ts";
+import type { KnnGraph, Progress } from "../stages.ts";
+import { layoutKnn, regionShape } from "./geometry.ts";
+import {
+  aggregate,
+  inducedSubgraph,
+  louvain,
+  mergeSmall,
+  renumber,
+  splitDisconnected,
+  symmetricGraph,
+  type WeightedGraph,
+} from "./louvain.ts";
+import { matchByMembers, regionOfAnchors, type MatchTarget } from "./match.ts";
+import { assignSlugs, autoNames, buildVocabulary, type NamingNode } from "./names.ts";
+import { isManual, type NamesFile } from "./names-file.ts";
+
+export interface RegionInput {
+  graph: KnnGraph;
+  /** Layout, [n × 2] interleaved x, y in [0, 1]. */
+  xy: Float32Array;
+  /** Unit decoder rows, [n × d]. */
+  unit: Float32Array;
+  d: number;
+  alive: Uint8Array;
+  /** Label of each feature, null when it has none. */
+  labels: readonly (string | null)[];
+  seed: number;
+}
+
+/** A region of an earlier build, to keep its slug when this build has a region with about the same members. */
+export interface PreviousRegion {
+  slug: string;
+  level?: number;
+  members: ArrayLike<number>;
+}
+
+export interface RegionOptions {
+  /** Target median size of the finest regions. Default 15. */
+  leafSize?: number;
+  /** Finest regions smaller than this are merged into a neighbour (when they have one). Default 5. */
+  minLeaf?: number;
+  /** Finest regions larger than this are split when Louvain finds structure inside. Default 40. */
+  maxLeaf?: number;
+  /** Target number of level-0 regions. Default 8. */
+  topCount?: number;
+  /** Target ratio between the region counts of consecutive levels. Default 6. */
+  branching?: number;
+  /** Which neighbours make the community graph's edges. Default "both"; see the module comment. */
+  edges?: "knn" | "layout" | "both";
+  /** Edge weights of the community graph. Default "umap"; see the module comment. */
+  weights?: "umap" | "cosine" | "binary";
+  /** Most points in a region's outline. Default 32. */
+  maxHullPoints?: number;
+  /** Representative members kept per region. Default 12. */
+  topMembers?: number;
+  /** Regions of the previous build of this atlas, whose slugs carry over on a match. */
+  previous?: readonly PreviousRegion[];
+  /** Hand-written names. */
+  names?: NamesFile;
+  /** Least Jaccard overlap for a previous region or hand-written name to match. Default 0.5. */
+  matchThreshold?: number;
+}
+
+const DEFAULTS = {
+  leafSize: 15,
+  minLeaf: 5,
+  maxLeaf: 40,
+  topCount: 8,
+  branching: 6,
+  edges: "both",
+  weights: "umap",
+  maxHullPoints: 32,
+  topMembers: 12,
+  matchThreshold: 0.5,
+} as const;
+
+export interface RegionNode {
+  /** `<level>-<index>`: unique in one build, but not stable across builds (the slug is). */
+  id: string;
+  level: number;
+  /** Position within its level. */
+  index: number;
+  /** Global index (in `RegionHierarchy.regions`) of the parent; −1 at level 0. */
+  parent: number;
+  /** Number of regions at the next level inside this one. */
+  children: number;
+  /** Member feature ids, ascending. */
+  members: Int32Array;
+  centroid: [number, number];
+  bounds: [number, number, number, number];
+  hull: [number, number][];
+  name: string;
+  slug: string;
+  nameSource: "auto" | "manual";
+  /** The automatic name, also when a hand-written one replaced it. */
+  autoName: string;
+  /** Label terms behind the automatic name, most distinctive first. */
+  terms: string[];
+  /** Members closest to the region's mean decoder direction, closest first. */
+  top: number[];
+  /** Mean cosine between the members and their mean direction, in [0, 1]. */
+  cohesion: number;
+}
+
+export interface RegionHierarchy {
+  n: number;
+  levels: number;
+  /** Every region, level 0 first; within a level, grouped by parent, then by size (largest first). */
+  regions: RegionNode[];
+  /** Global index of the first region of each level, then the total: level l is [levelStart[l], levelStart[l+1]). */
+  levelStart: number[];
+  /** Finest-level region (global index) of each feature; −1 for dead features. */
+  leafOf: Int32Array;
+  /** Hand-written names that matched no region, slugs that could not be kept, and similar. */
+  warnings: string[];
+}
+
+export function buildRegions(input: RegionInput, options: RegionOptions = {}, progress?: Progress): RegionHierarchy {
+  const o = { ...DEFAULTS, ...options };
+  const { graph, xy, unit, d, alive, labels } = input;
+  const n = graph.n;
+  if (xy.length !== n * 2) throw new Error(`regions: layout has ${xy.length / 2} points, graph has ${n}`);
+  if (unit.length !== n * d) throw new Error(`regions: decoder rows hold ${unit.length} values, expected ${n} × ${d}`);
+  if (alive.length !== n || labels.length !== n) throw new Error(`regions: alive mask (${alive.length}) and labels (${labels.length}) must have ${n} entries`);
+  if (!(o.minLeaf >= 1 && o.leafSize >= o.minLeaf && o.maxLeaf >= o.leafSize)) {
+    throw new Error(`regions: need 1 ≤ minLeaf ≤ leafSize ≤ maxLeaf, got ${o.minLeaf}, ${o.leafSize}, ${o.maxLeaf}`);
+  }
+  if (!(o.branching > 1) || !(o.topCount >= 1)) throw new Error(`regions: need branching > 1 and topCount ≥ 1`);
+
+  const ids: number[] = [];
+  for (let i = 0; i < n; i++) if (alive[i]) ids.push(i);
+  const m = ids.length;
+  const totalSteps = 6;
+  progress?.(0, totalSteps);
+
+  // Level assignments over alive nodes (compact index c ↔ feature ids[c]), finest first.
+  const g = communityGraph(input, ids, o);
+  const fine = finestLevel(g, o, input.seed);
+  progress?.(1, totalSteps);
+  const chain = coarserLevels(g, fine.community, fine.count, o, input.seed);
+  progress?.(2, totalSteps);
+
+  // chain[0] is the finest level over nodes; chain[t] for t > 0 maps level-(t−1) regions to level-t regions.
+  const nLevels = chain.length;
+  const perLevel: Int32Array[] = []; // perLevel[t]: region of each alive node at chain step t (finest = 0)
+  perLevel.push(chain[0]!.labels);
+  for (let t = 1; t < nLevels; t++) {
+    const prev = perLevel[t - 1]!;
+    const map = chain[t]!.labels;
+    perLevel.push(Int32Array.from(prev, (r) => map[r]!));
+  }
+  const counts = chain.map((c) => c.count);
+
+  // Order regions: level 0 by size, then each level grouped by parent order, then by size; ties
+  // by smallest member id, which keeps the order independent of Louvain's numbering.
+  const order: Int32Array[] = []; // order[L][raw region] = final index within level L (L = 0 coarsest)
+  const rawOfLevel = (L: number): Int32Array => perLevel[nLevels - 1 - L]!;
+  for (let L = 0; L < nLevels; L++) {
+    const raw = rawOfLevel(L);
+    const count = counts[nLevels - 1 - L]!;
+    const size = new Int32Array(count);
+    const minId = new Int32Array(count).fill(0x7fffffff);
+    const parentRank = new Int32Array(count);
+    for (let c = 0; c < m; c++) {
+      const r = raw[c]!;
+      size[r]!++;
+      if (ids[c]! < minId[r]!) minId[r] = ids[c]!;
+      if (L > 0) parentRank[r] = order[L - 1]![rawOfLevel(L - 1)[c]!]!;
+    }
+    const sorted = Array.from({ length: count }, (_, r) => r).sort(
+      (a, b) => parentRank[a]! - parentRank[b]! || size[b]! - size[a]! || minId[a]! - minId[b]!,
+    );
+    const rank = new Int32Array(count);
+    sorted.forEach((r, k) => (rank[r] = k));
+    order.push(rank);
+  }
+
+  const levelStart: number[] = [0];
+  for (let L = 0; L < nLevels; L++) levelStart.push(levelStart[L]! + counts[nLevels - 1 - L]!);
+  const total = levelStart[nLevels]!;
+  const regionOf: Int32Array[] = []; // regionOf[L][feature] = global index, −1 when dead
+  for (let L = 0; L < nLevels; L++) {
+    const raw = rawOfLevel(L);
+    const a = new Int32Array(n).fill(-1);
+    for (let c = 0; c < m; c++) a[ids[c]!] = levelStart[L]! + order[L]![raw[c]!]!;
+    regionOf.push(a);
+  }
+
+  const level = new Int32Array(total);
+  const parent = new Int32Array(total).fill(-1);
+  const size = new Int32Array(total);
+  const children = new Int32Array(total);
+  const memberLists: number[][] = Array.from({ length: total }, () => []);
+  for (let L = 0; L < nLevels; L++) {
+    for (let r = levelStart[L]!; r < levelStart[L + 1]!; r++) level[r] = L;
+    for (const i of ids) {
+      const r = regionOf[L]![i]!;
+      memberLists[r]!.push(i);
+      size[r]!++;
+      if (L > 0) parent[r] = regionOf[L - 1]![i]!;
+    }
+  }
+  for (let r = 0; r < total; r++) if (parent[r]! >= 0) children[parent[r]!]!++;
+  const leafOf = nLevels ? regionOf[nLevels - 1]! : new Int32Array(n).fill(-1);
+
+  const shapes = memberLists.map((list) => regionShape(list, xy, o.maxHullPoints));
+  progress?.(3, totalSteps);
+  const centre = representatives(unit, d, ids, regionOf, total, o.topMembers);
+  progress?.(4, totalSteps);
+
+  const vocab = buildVocabulary(labels);
+  const namingNodes: NamingNode[] = [];
+  for (let r = 0; r < total; r++) {
+    const counts = new Map<string, number>();
+    let labelled = 0;
+    for (const i of memberLists[r]!) {
+      const terms = vocab.featureTerms[i]!;
+      if (terms.length) labelled++;
+      for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + 1);
+    }
+    namingNodes.push({ parent: parent[r]!, counts, labelled, fallback: `region ${level[r]}-${r - levelStart[level[r]!]!}` });
+  }
+  const auto = autoNames(namingNodes, vocab);
+  progress?.(5, totalSteps);
+
+  // Hand-written names and carried-over slugs.
+  const warnings: string[] = [];
+  const target: MatchTarget = { leafOf, parent, level, size };
+  const name = auto.map((a) => a.name);
+  const nameSource: ("auto" | "manual")[] = new Array(total).fill("auto");
+  const fixedSlugs = new Map<number, string>();
+  if (o.previous?.length) {
+    const { region } = matchByMembers(o.previous, target, o.matchThreshold);
+    region.forEach((r, s) => {
+      if (r >= 0) fixedSlugs.set(r, o.previous![s]!.slug);
+    });
+  }
+  if (o.names) applyNames(o.names, target, o.matchThreshold, name, nameSource, fixedSlugs, warnings);
+  const fallbackSlugs = Array.from({ length: total }, (_, r) => `region-${level[r]}-${r - levelStart[level[r]!]!}`);
+  const { slugs, dropped } = assignSlugs(name, fallbackSlugs, fixedSlugs);
+  for (const { index, slug } of dropped) warnings.push(`slug "${slug}" is wanted by two regions; region ${level[index]}-${index - levelStart[level[index]!]!} gets "${slugs[index]}"`);
+
+  const regions: RegionNode[] = [];
+  for (let r = 0; r < total; r++) {
+    const L = level[r]!;
+    regions.push({
+      id: `${L}-${r - levelStart[L]!}`,
+      level: L,
+      index: r - levelStart[L]!,
+      parent: parent[r]!,
+      children: children[r]!,
+      members: Int32Array.from(memberLists[r]!),
+      centroid: shapes[r]!.centroid,
+      bounds: shapes[r]!.bounds,
+      hull: shapes[r]!.hull,
+      name: name[r]!,
+      slug: slugs[r]!,
+      nameSource: nameSource[r]!,
+      autoName: auto[r]!.name,
+      terms: auto[r]!.terms.map((t) => vocab.display.get(t) ?? t),
+      top: centre.top[r]!,
+      cohesion: centre.cohesion[r]!,
+    });
+  }
+  progress?.(totalSteps, totalSteps);
+  return { n, levels: nLevels, regions, levelStart, leafOf, warnings };
+}
+
+function applyNames(
+  file: NamesFile,
+  target: MatchTarget,
+  threshold: number,
+  name: string[],
+  nameSource: ("auto" | "manual")[],
+  fixedSlugs: Map<number, string>,
+  warnings: string[],
+): void {
+  const entries = file.regions.map((e, i) => ({ e, i })).filter(({ e }) => isManual(e));
+  const byMembers = entries.filter(({ e }) => e.members);
+  const { region, jaccard } = matchByMembers(
+    byMembers.map(({ e }) => ({ level: e.level, members: e.members! })),
+    target,
+    threshold,
+  );
+  const used = new Set<number>();
+  const apply = (r: number, e: (typeof entries)[number]["e"]): void => {
+    used.add(r);
+    name[r] = e.name.trim();
+    nameSource[r] = "manual";
+    if (e.slug) fixedSlugs.set(r, e.slug);
+  };
+  byMembers.forEach(({ e, i }, s) => {
+    const r = region[s]!;
+    if (r >= 0) apply(r, e);
+    else warnings.push(`hand-written name ${JSON.stringify(e.name)} (entry ${i}) matches no region: no region shares ≥ ${threshold} of its members (Jaccard)`);
+    void jaccard;
+  });
+  for (const { e, i } of entries) {
+    if (!e.anchors) continue;
+    const r = regionOfAnchors(e.anchors, target, e.level);
+    if (r < 0) warnings.push(`hand-written name ${JSON.stringify(e.name)} (entry ${i}) matches no region: no ${e.level === undefined ? "" : `level-${e.level} `}region holds all its anchors`);
+    else if (used.has(r)) warnings.push(`hand-written name ${JSON.stringify(e.name)} (entry ${i}) points at a region already named ${JSON.stringify(name[r])}`);
+    else apply(r, e);
+  }
+}
+
+/**
+ * Community graph over alive nodes (compact ids): directed fuzzy-weighted edges from the cosine
+ * kNN graph, the 2-D layout kNN graph, or both (summed, so a pair close in both counts most),
+ * symmetrised, plus bridges between connected components.
+ */
+function communityGraph(input: RegionInput, ids: number[], o: { weights: "umap" | "cosine" | "binary"; edges: "knn" | "layout" | "both" }): WeightedGraph {
+  const { graph, alive, unit, d, xy } = input;
+  const { k1, indices, distances } = graph;
+  const compact = new Int32Array(graph.n).fill(-1);
+  ids.forEach((i, c) => (compact[i] = c));
+  const m = ids.length;
+  const k = k1 - 1;
+  const sources = o.edges === "both" ? 2 : 1;
+  const from = new Int32Array(m * k * sources);
+  const to = new Int32Array(m * k * sources);
+  const w = new Float64Array(m * k * sources);
+  let e = 0;
+  const push = (c: number, nbr: number[], dist: number[]): void => {
+    const weightsOf = o.weights === "umap" ? fuzzyWeights(dist) : dist.map((x) => (o.weights === "cosine" ? Math.max(0, 1 - x) : 1));
+    for (let t = 0; t < nbr.length; t++) {
+      if (!(weightsOf[t]! > 0)) continue;
+      from[e] = c;
+      to[e] = nbr[t]!;
+      w[e++] = weightsOf[t]!;
+    }
+  };
+  if (o.edges !== "layout") {
+    for (let c = 0; c < m; c++) {
+      const i = ids[c]!;
+      const nbr: number[] = [];
+      const dist: number[] = [];
+      for (let t = 1; t < k1; t++) {
+        const j = indices[i * k1 + t]!;
+        if (j === i || j < 0 || !alive[j]) continue;
+        nbr.push(compact[j]!);
+        dist.push(distances[i * k1 + t]!);
+      }
+      push(c, nbr, dist);
+    }
+  }
+  if (o.edges !== "knn" && k > 0) {
+    const near = layoutKnn(xy, ids, ids, k);
+    for (let c = 0; c < m; c++) {
+      const nbr: number[] = [];
+      const dist: number[] = [];
+      for (let t = 0; t < k; t++) {
+        const j = near.indices[c * k + t]!;
+        if (j < 0) continue;
+        nbr.push(compact[j]!);
+        dist.push(near.distances[c * k + t]!);
+      }
+      push(c, nbr, dist);
+    }
+  }
+  let total = 0;
+  for (let t = 0; t < e; t++) total += w[t]!;
+  const bridges = bridgeComponents(m, from, to, e, unit, d, ids);
+  const bridgeWeight = e ? (BRIDGE_WEIGHT * total) / e : 1;
+  const count = e + bridges.length / 2;
+  const from2 = new Int32Array(count);
+  const to2 = new Int32Array(count);
+  const w2 = new Float64Array(count);
+  from2.set(from.subarray(0, e));
+  to2.set(to.subarray(0, e));
+  w2.set(w.subarray(0, e));
+  for (let b = 0; b < bridges.length / 2; b++) {
+    from2[e + b] = bridges[2 * b]!;
+    to2[e + b] = bridges[2 * b + 1]!;
+    w2[e + b] = bridgeWeight;
+  }
+  return symmetricGraph(m, from2, to2, w2, count);
+}
+
+/** Weight of a bridge between graph components, relative to the mean edge weight. */
+const BRIDGE_WEIGHT = 1e-3;
+
+/**
+ * Edges that join the graph's connected components into one, as pairs [a, b, a, b, …] of compact
+ * ids. Without them a dictionary whose kNN graph falls apart (a family of near-duplicates that
+ * are only each other's neighbours) would keep every piece as its own region up to level 0. Each
+ * round (Borůvka) links every component to the component whose mean decoder direction is most
+ * similar, between the members closest to the two means; bridges weigh 1/1000 of an average edge,
+ * so they only decide what the graph leaves open: which components share a coarse region.
+ * O(rounds · (n·d + C²·d)) for C components.
+ */
+function bridgeComponents(m: number, from: Int32Array, to: Int32Array, e: number, unit: Float32Array, d: number, ids: number[]): number[] {
+  const root = new Int32Array(m);
+  for (let c = 0; c < m; c++) root[c] = c;
+  const find = (c: number): number => {
+    while (root[c] !== c) c = root[c] = root[root[c]!]!;
+    return c;
+  };
+  for (let t = 0; t < e; t++) {
+    const a = find(from[t]!);
+    const b = find(to[t]!);
+    if (a !== b) root[Math.max(a, b)] = Math.min(a, b);
+  }
+  const bridges: number[] = [];
+  for (;;) {
+    const comps: number[] = [];
+    const compOf = new Int32Array(m);
+    const index = new Map<number, number>();
+    for (let c = 0; c < m; c++) {
+      const r = find(c);
+      let k = index.get(r);
+      if (k === undefined) {
+        k = comps.length;
+        index.set(r, k);
+        comps.push(r);
+      }
+      compOf[c] = k;
+    }
+    const C = comps.length;
+    if (C <= 1) return bridges;
+    const mean = new Float64Array(C * d);
+    for (let c = 0; c < m; c++) {
+      const base = compOf[c]! * d;
+      const row = ids[c]! * d;
+      for (let t = 0; t < d; t++) mean[base + t]! += unit[row + t]!;
+    }
+    for (let k = 0; k < C; k++) {
+      let s = 0;
+      for (let t = 0; t < d; t++) s += mean[k * d + t]! ** 2;
+      const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+      for (let t = 0; t < d; t++) mean[k * d + t]! *= inv;
+    }
+    const rep = new Int32Array(C).fill(-1);
+    const repDot = new Float64Array(C).fill(-Infinity);
+    for (let c = 0; c < m; c++) {
+      const k = compOf[c]!;
+      let s = 0;
+      for (let t = 0; t < d; t++) s += unit[ids[c]! * d + t]! * mean[k * d + t]!;
+      if (s > repDot[k]!) {
+        repDot[k] = s;
+        rep[k] = c;
+      }
+    }
+    for (let k = 0; k < C; k++) {
+      let best = -1;
+      let bestDot = -Infinity;
+      for (let q = 0; q < C; q++) {
+        if (q === k) continue;
+        let s = 0;
+        for (let t = 0; t < d; t++) s += mean[k * d + t]! * mean[q * d + t]!;
+        if (s > bestDot) {
+          bestDot = s;
+          best = q;
+        }
+      }
+      const a = find(rep[k]!);
+      const b = find(rep[best]!);
+      if (a === b) continue; // the pair was already joined this round from the other side
+      bridges.push(rep[k]!, rep[best]!);
+      root[Math.max(a, b)] = Math.min(a, b);
+    }
+  }
+}
+
+/**
+ * UMAP's smooth kNN memberships for one point: exp(−(d − ρ) / σ) with ρ the nearest distance and
+ * σ chosen so the memberships sum to log2(k). The nearest neighbour gets 1.
+ */
+function fuzzyWeights(dist: number[]): number[] {
+  const k = dist.length;
+  if (k === 0) return [];
+  const rho = Math.min(...dist);
+  const targetSum = Math.log2(k);
+  let lo = 0;
+  let hi = Infinity;
+  let sigma = 1;
+  for (let it = 0; it < 64; it++) {
+    let s = 0;
+    for (const x of dist) s += Math.exp(-Math.max(0, x - rho) / sigma);
+    if (Math.abs(s - targetSum) < 1e-5) break;
+    if (s > targetSum) {
+      hi = sigma;
+      sigma = (lo + hi) / 2;
+    } else {
+      lo = sigma;
+      sigma = hi === Infinity ? sigma * 2 : (lo + hi) / 2;
+    }
+  }
+  // Floor like UMAP, so a point whose neighbours are all at one distance still has edges.
+  sigma = Math.max(sigma, 1e-3 * (dist.reduce((a, b) => a + b, 0) / k));
+  return dist.map((x) => (sigma > 0 ? Math.exp(-Math.max(0, x - rho) / sigma) : 1));
+}
+
+interface Partition {
+  community: Int32Array;
+  count: number;
+}
+
+/**
+ * Louvain at the resolution whose (cleaned-up) community count is closest to `target`, by
+ * bisection on log γ. The count grows with γ almost monotonically; the best try is kept.
+ */
+function searchResolution(
+  g: WeightedGraph,
+  target: number,
+  clean: (p: Partition) => Partition,
+  random: () => number,
+): Partition {
+  let lo = Math.log(1e-9);
+  let hi = Math.log(1e5);
+  let best: Partition | null = null;
+  let bestErr = Infinity;
+  for (let step = 0; step < 24; step++) {
+    const mid = (lo + hi) / 2;
+    const p = clean(louvain(g, { resolution: Math.exp(mid), random }));
+    const err = Math.abs(Math.log(p.count / target));
+    if (err < bestErr) {
+      best = p;
+      bestErr = err;
+    }
+    if (err < Math.log(1.08) || hi - lo < 0.02) break;
+    if (p.count < target) lo = mid;
+    else hi = mid;
+  }
+  return best!;
+}
+
+function finestLevel(g: WeightedGraph, o: Required<Omit<RegionOptions, "previous" | "names">>, seed: number): Partition {
+  const m = g.n;
+  if (m === 0) return { community: new Int32Array(0), count: 0 };
+  const unitSize = new Float64Array(m).fill(1);
+  const random = rng(seed, "regions:finest");
+  const clean = (p: Partition): Partition => {
+    let count = splitDisconnected(g, p.community);
+    count = mergeSmall(g, p.community, count, unitSize, o.minLeaf);
+    return { community: p.community, count };
+  };
+  const target = Math.max(1, Math.round(m / o.leafSize));
+  const p = searchResolution(g, target, clean, random);
+
+  // Louvain's sizes are uneven; split the big ones by Louvain inside them.
+  const members: number[][] = Array.from({ length: p.count }, () => []);
+  for (let c = 0; c < m; c++) members[p.community[c]!]!.push(c);
+  const scratch = new Int32Array(m).fill(-1);
+  let next = p.count;
+  for (let r = 0; r < members.length; r++) {
+    const list = members[r]!;
+    if (list.length <= o.maxLeaf) continue;
+    const sub = inducedSubgraph(g, list, scratch);
+    const subUnit = new Float64Array(sub.n).fill(1);
+    const parts = searchResolution(
+      sub,
+      Math.max(2, Math.round(list.length / o.leafSize)),
+      (q) => {
+        let count = splitDisconnected(sub, q.community);
+        count = mergeSmall(sub, q.community, count, subUnit, o.minLeaf);
+        return { community: q.community, count };
+      },
+      random,
+    );
+    if (parts.count < 2) continue;
+    for (let t = 0; t < list.length; t++) {
+      const part = parts.community[t]!;
+      if (part > 0) p.community[list[t]!] = next + part - 1;
+    }
+    next += parts.count - 1;
+  }
+  const count = renumber(p.community);
+  return { community: p.community, count };
+}
+
+interface ChainStep {
+  /** Step 0: region of each node; step t > 0: region at this level of each region one level finer. */
+  labels: Int32Array;
+  count: number;
+}
+
+function coarserLevels(g: WeightedGraph, fine: Int32Array, fineCount: number, o: Required<Omit<RegionOptions, "previous" | "names">>, seed: number): ChainStep[] {
+  if (fineCount === 0) return [];
+  const chain: ChainStep[] = [{ labels: fine, count: fineCount }];
+  // Levels: enough that consecutive counts differ by about `branching`, from fineCount down to topCount.
+  const ratio = fineCount / o.topCount;
+  const steps = ratio > 1.5 ? Math.max(1, Math.round(Math.log(ratio) / Math.log(o.branching))) : 0;
+  let h = aggregate(g, fine, fineCount);
+  let count = fineCount;
+  for (let s = steps - 1; s >= 0; s--) {
+    const target = Math.max(1, Math.round(o.topCount * ratio ** (s / steps)));
+    const random = rng(seed, `regions:level${s}`);
+    const hh = h;
+    const ones = new Float64Array(hh.n).fill(1);
+    const clean = (p: Partition): Partition => {
+      let c = splitDisconnected(hh, p.community);
+      // A coarse region with one child would repeat that child on the map; merge it into a neighbour.
+      c = mergeSmall(hh, p.community, c, ones, 2);
+      return { community: p.community, count: c };
+    };
+    const p = searchResolution(hh, target, clean, random);
+    if (p.count >= count) continue; // no coarser structure (e.g. disconnected pieces): stop adding levels
+    chain.push({ labels: p.community, count: p.count });
+    h = aggregate(h, p.community, p.count);
+    count = p.count;
+  }
+  return chain;
+}
+
+/** Members closest to each region's mean direction, and the mean cosine to it. */
+function representatives(
+  unit: Float32Array,
+  d: number,
+  ids: number[],
+  regionOf: Int32Array[],
+  total: number,
+  topK: number,
+): { top: number[][]; cohesion: number[] } {
+  const sums = new Float64Array(total * d);
+  const nLevels = regionOf.length;
+  for (const i of ids) {
+    for (let L = 0; L < nLevels; L++) {
+      const base = regionOf[L]![i]! * d;
+      for (let t = 0; t < d; t++) sums[base + t]! += unit[i * d + t]!;
+    }
+  }
+  const size = new Int32Array(total);
+  for (const i of ids) for (let L = 0; L < nLevels; L++) size[regionOf[L]![i]!]!++;
+  const cohesion: number[] = new Array(total);
+  for (let r = 0; r < total; r++) {
+    let s = 0;
+    for (let t = 0; t < d; t++) s += sums[r * d + t]! ** 2;
+    const norm = Math.sqrt(s);
+    cohesion[r] = size[r]! ? Math.min(1, Math.round((norm / size[r]!) * 1e4) / 1e4) : 0;
+    if (norm > 0) for (let t = 0; t < d; t++) sums[r * d + t]! /= norm;
+  }
+  // Keep the best topK per region with a small sorted insertion list.
+  const best: { id: number; cos: number }[][] = Array.from({ length: total }, () => []);
+  for (const i of ids) {
+    for (let L = 0; L < nLevels; L++) {
+      const r = regionOf[L]![i]!;
+      let dot = 0;
+      for (let t = 0; t < d; t++) dot += unit[i * d + t]! * sums[r * d + t]!;
+      const list = best[r]!;
+      if (list.length === topK && dot <= list[topK - 1]!.cos) continue;
+      let p = list.length < topK ? list.length : topK - 1;
+      if (list.length < topK) list.push({ id: i, cos: dot });
+      while (p > 0 && list[p - 1]!.cos < dot) {
+        list[p] = list[p - 1]!;
+        p--;
+      }
+      list[p] = { id: i, cos: dot };
+    }
+  }
+  return { top: best.map((l) => l.map((e) => e.id)), cohesion };
+}
