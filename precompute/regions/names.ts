@@ -7,7 +7,10 @@
  *   count(t, region) · log(1 + A / count(t, siblings))
  * where A is the mean number of terms per sibling. Comparing against siblings (rather than the
  * whole atlas) is what a reader needs when zooming in: "storms · hurricane · coast" inside a
- * "weather" parent, not "weather" again.
+ * "weather" parent, not "weather" again. The score is then multiplied by the term's inverse
+ * document frequency over all labelled features, log(N / df): with a few siblings of one topic,
+ * c-TF-IDF alone lets a word found everywhere (a labeller's filler such as "general") name a small
+ * region because chance spread it unevenly among them; in the planted-topic test it did.
  *
  * Form: up to three terms, lowercase, joined by " · ". Lowercase because labels are lowercase
  * words and title-casing "glove"-style tokens ("Nba", "Dvd") reads worse; " · " because the
@@ -56,6 +59,8 @@ export interface Vocabulary {
   featureTerms: string[][];
   /** Display form of each term key. */
   display: Map<string, string>;
+  /** log(labelled features / features whose label has the term), per term key. */
+  idf: Map<string, number>;
 }
 
 export function buildVocabulary(labels: readonly (string | null)[]): Vocabulary {
@@ -79,7 +84,15 @@ export function buildVocabulary(labels: readonly (string | null)[]): Vocabulary 
     }
   }
   const featureTerms = raw.map((terms) => [...new Set(terms.map(keyOf))]);
-  return { featureTerms, display };
+  const df = new Map<string, number>();
+  let labelled = 0;
+  for (const terms of featureTerms) {
+    if (terms.length) labelled++;
+    for (const t of terms) df.set(t, (df.get(t) ?? 0) + 1);
+  }
+  const idf = new Map<string, number>();
+  for (const [t, f] of df) idf.set(t, Math.log(labelled / f));
+  return { featureTerms, display, idf };
 }
 
 /** Two terms are "the same word" when they share a prefix of all but the last two letters of the shorter (and at least four): storm/stormy, nation/national, politics/political. */
@@ -135,7 +148,7 @@ export function autoNames(nodes: readonly NamingNode[], vocab: Vocabulary): Auto
       // the region has enough labelled members for that to be possible.
       const minCount = node.labelled >= 4 ? 2 : 1;
       const scored: [string, number][] = [];
-      for (const [t, c] of node.counts) scored.push([t, c * Math.log(1 + A / total.get(t)!)]);
+      for (const [t, c] of node.counts) scored.push([t, c * Math.log(1 + A / total.get(t)!) * (vocab.idf.get(t) ?? 0)]);
       scored.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       const strong = scored.filter(([t]) => node.counts.get(t)! >= minCount);
       ranked[i] = (strong.length >= 2 ? strong : scored).map(([t]) => t);
