@@ -1,0 +1,18 @@
+// @ts-check
+import { defineConfig } from "astro/config";
+import atlasIntegration from "./src/lib/atlas-integration.ts";
+
+// Absolute URLs (og:url) are built from SITE_URL; set it to the public origin when deploying.
+export default defineConfig({
+  site: process.env.SITE_URL ?? "http://localhost:4321",
+  output: "static",
+  trailingSlash: "always",
+  build: { format: "directory" },
+  integrations: [atlasIntegration()],
+  vite: {
+    build: {
+      // The map bundle (deck.gl) is large by nature and loaded on the map page only.
+      chunkSizeWarningLimit: 1500,
+    },
+  },
+});

@@ -1,0 +1,53 @@
+/**
+ * Publishes every atlas's files at `/<id>/data/…`: copied into the build output after
+ * `astro build`, and served straight from the atlas folders by `astro dev`. The browser therefore
+ * fetches the same URLs in both modes (`/<id>/data/manifest.json`, `/<id>/data/tiles/…`).
+ */
+import { cp } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { AstroIntegration } from "astro";
+import sirv from "sirv";
+import { atlasRoot, scanAtlases } from "./atlas-dir.ts";
+
+export default function atlasIntegration(): AstroIntegration {
+  let root = atlasRoot();
+  return {
+    name: "feature-atlas-data",
+    hooks: {
+      "astro:config:setup": ({ config, command, addWatchFile, logger }) => {
+        root = atlasRoot(fileURLToPath(config.root));
+        // Page rendering reads ATLAS_DIR again; make it absolute so it cannot resolve elsewhere.
+        process.env["ATLAS_DIR"] = root;
+        // Scanning here makes a bad manifest (e.g. another format version) fail the build at once.
+        const atlases = scanAtlases(root, (m) => logger.warn(m));
+        if (atlases.length === 0) logger.warn(`no atlases found under ${root}; the site will have a home page only`);
+        if (command === "dev") for (const a of atlases) addWatchFile(path.join(a.dir, "manifest.json"));
+      },
+      "astro:server:setup": ({ server, logger }) => {
+        const serveById = new Map(
+          scanAtlases(root, (m) => logger.warn(m)).map((a) => [a.manifest.id, sirv(a.dir, { dev: true, etag: true })]),
+        );
+        server.middlewares.use((req, res, next) => {
+          const match = /^\/([a-z0-9-]+)\/data(\/.*)$/.exec(req.url ?? "");
+          const serve = match && serveById.get(match[1]!);
+          if (!match || !serve) return next();
+          // sirv resolves req.url against the atlas folder and refuses paths that leave it.
+          req.url = match[2]!;
+          serve(req, res, () => {
+            res.statusCode = 404;
+            res.end("not found");
+          });
+        });
+      },
+      "astro:build:done": async ({ dir, logger }) => {
+        const out = fileURLToPath(dir);
+        for (const a of scanAtlases(root, (m) => logger.warn(m))) {
+          const target = path.join(out, a.manifest.id, "data");
+          await cp(a.dir, target, { recursive: true });
+          logger.info(`copied atlas ${a.manifest.id} → ${path.relative(process.cwd(), target)}`);
+        }
+      },
+    },
+  };
+}
