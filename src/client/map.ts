@@ -1,0 +1,629 @@
+/**
+ * The atlas map: every feature as a point, placed by decoder similarity, coloured by how often it
+ * fires. deck.gl draws the points straight from the tiles' typed arrays (one ScatterplotLayer per
+ * quadtree tile); this module decides which tiles to show, and handles hover, selection, the side
+ * panel and the URL.
+ *
+ * Test hooks — `window.__atlas` (for end-to-end tests; stable API):
+ *   ready: Promise<void>           resolves once the first tile has been drawn
+ *   pointCount(): number           points in all loaded tiles
+ *   drawnCount(): number           points in the tile layers of the last rendered frame
+ *   loadedTiles(): string[]        keys ("z/x/y") of the loaded tiles, in load order
+ *   selected(): number | null      the selected feature id
+ *   screenPosition(id): {x, y} | null
+ *                                  viewport CSS pixels of a feature drawn in the last frame
+ *                                  (what page.mouse.move expects); null if it is not drawn
+ *   viewState(): {x, y, zoom, width, height}
+ *                                  centre in layout units, zoom = log2(CSS px per layout unit)
+ *   flyTo(id): Promise<void>       centre on a feature and select it; resolves when the move ends
+ *   select(id | null): Promise<void>  select without moving; resolves when the panel is filled
+ */
+import { Deck, LinearInterpolator, OrthographicView, type Layer, type PickingInfo } from "@deck.gl/core";
+import { ScatterplotLayer } from "@deck.gl/layers";
+import type { FeatureRecord, Manifest } from "../../contract/atlas.ts";
+import { describeLog10Density, featureName, formatCount } from "../lib/format.ts";
+import { loadFeature, loadManifest } from "./atlas-data.ts";
+import { densityDomain, fillColors, rampGradient, type DensityDomain } from "./colors.ts";
+import { SEARCH_SELECT_EVENT, type SearchSelectDetail } from "./events.ts";
+import { renderFeature, renderMessage } from "./panel.ts";
+import { currentTheme, onThemeChange, type Theme } from "./theme.ts";
+import { selectTiles, type Rect } from "./tile-selection.ts";
+import { TileStore, type LoadedTile } from "./tiles.ts";
+import { readUrlView, writeUrlView } from "./url-state.ts";
+
+export interface AtlasTestApi {
+  ready: Promise<void>;
+  pointCount(): number;
+  drawnCount(): number;
+  loadedTiles(): string[];
+  selected(): number | null;
+  screenPosition(id: number): { x: number; y: number } | null;
+  viewState(): { x: number; y: number; zoom: number; width: number; height: number };
+  flyTo(id: number): Promise<void>;
+  select(id: number | null): Promise<void>;
+}
+
+declare global {
+  interface Window {
+    __atlas?: AtlasTestApi;
+  }
+}
+
+interface View {
+  target: [number, number, number];
+  zoom: number;
+  minZoom: number;
+  maxZoom: number;
+  [extra: string]: unknown;
+}
+
+/** Zoom range around the fitted view: far enough out to see the whole, in to single points of 1M. */
+const ZOOM_OUT = 2;
+const ZOOM_IN = 12;
+/** Zoom (relative to the fitted view) that a fly-to goes to at least. */
+const FLY_ZOOM = 2.5;
+const URL_DEBOUNCE_MS = 250;
+const FLY_MS = 700;
+const NEIGHBOURS_MARKED = 12;
+
+const reducedMotion = (): boolean => window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
+function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+interface TileData {
+  length: number;
+  attributes: {
+    getPosition: { value: Float32Array; size: 2 };
+    getFillColor: { value: Uint8Array; size: 4; normalized: true };
+  };
+}
+
+class AtlasMap {
+  private readonly atlasId: string;
+  private readonly dataBase: string;
+  private readonly pageBase: string;
+  private manifest!: Manifest;
+  private store!: TileStore;
+  private deck: Deck<OrthographicView> | null = null;
+  private view!: View;
+  private fitZoom = 0;
+  private theme: Theme = currentTheme();
+  private domain: DensityDomain | null = null;
+  private readonly tileData = new Map<string, TileData>();
+  private tileLayers: ScatterplotLayer[] = [];
+  /** Tile keys the current view wants, parents first (some may still be loading). */
+  private wanted: string[] = [];
+  private drawn = 0;
+  /** Keys of the tile layers drawn in the last frame (test hooks read it). */
+  private drawnKeys: string[] = [];
+  private selectedId: number | null = null;
+  private selectedPos: [number, number] | null = null;
+  private selectedRecord: FeatureRecord | null = null;
+  private selectToken = 0;
+  private urlTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly readyDeferred = deferred();
+  private firstDrawn = false;
+
+  private readonly mapEl: HTMLDivElement;
+  private readonly tooltip: HTMLElement;
+  private readonly panel: HTMLElement;
+  private readonly panelBody: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly legend: HTMLElement | null;
+
+  constructor(private readonly root: HTMLElement) {
+    const q = <T extends HTMLElement>(sel: string): T => {
+      const found = root.querySelector<T>(sel);
+      if (!found) throw new Error(`map page is missing ${sel}`);
+      return found;
+    };
+    this.mapEl = q("[data-map]");
+    this.tooltip = q("[data-tooltip]");
+    this.panel = q("[data-panel]");
+    this.panelBody = q("[data-panel-body]");
+    this.status = q("[data-map-status]");
+    this.legend = root.querySelector("[data-legend]");
+    this.atlasId = this.mapEl.dataset["atlas"] ?? "";
+    this.dataBase = this.mapEl.dataset["dataUrl"] ?? "";
+    this.pageBase = this.mapEl.dataset["pageUrl"] ?? "/";
+  }
+
+  get api(): AtlasTestApi {
+    return {
+      ready: this.readyDeferred.promise,
+      pointCount: () => {
+        let n = 0;
+        if (this.store) for (const t of this.store.all()) n += t.length;
+        return n;
+      },
+      drawnCount: () => this.drawn,
+      loadedTiles: () => (this.store ? [...this.store.all()].map((t) => t.key) : []),
+      selected: () => this.selectedId,
+      screenPosition: (id) => this.screenPosition(id),
+      viewState: () => ({
+        x: this.view?.target[0] ?? NaN,
+        y: this.view?.target[1] ?? NaN,
+        zoom: this.view?.zoom ?? NaN,
+        width: this.width(),
+        height: this.height(),
+      }),
+      flyTo: (id) => this.flyTo(id),
+      select: (id) => this.select(id),
+    };
+  }
+
+  async start(): Promise<void> {
+    try {
+      this.manifest = await loadManifest(this.dataBase);
+    } catch (error) {
+      this.fail(`The atlas data could not be loaded. ${(error as Error).message}`);
+      return;
+    }
+    this.store = new TileStore(
+      this.dataBase,
+      this.manifest,
+      (tile) => this.onTileLoaded(tile),
+      (error) => {
+        console.error(error);
+        if (!this.firstDrawn) this.fail(`The map could not be loaded. ${error.message}`);
+      },
+    );
+
+    this.fitZoom = this.computeFitZoom();
+    const minZoom = this.fitZoom - ZOOM_OUT;
+    const maxZoom = this.fitZoom + ZOOM_IN;
+    const url = readUrlView(window.location.search, { features: this.manifest.counts.features, minZoom, maxZoom });
+    const [bx0, by0, bx1, by1] = this.manifest.bounds;
+    this.view = {
+      target: url.x !== undefined && url.y !== undefined ? [url.x, url.y, 0] : [(bx0 + bx1) / 2, (by0 + by1) / 2, 0],
+      zoom: url.z ?? this.fitZoom,
+      minZoom,
+      maxZoom,
+    };
+
+    this.createDeck();
+    this.bindUi();
+
+    if (url.f !== undefined) {
+      // `?f=<id>` alone (the "show on map" links) centres on the feature; with x/y it only selects.
+      const centre = url.x === undefined;
+      void this.select(url.f).then(() => {
+        if (centre && this.selectedPos) void this.setView(this.centredOn(this.selectedPos, url.z ?? this.fitZoom + FLY_ZOOM));
+      });
+    }
+
+    // The root first: it sets the colour scale, and every other tile is its descendant.
+    const root = await this.store.request("0/0/0");
+    if (root) this.updateTiles();
+  }
+
+  // ---- deck.gl ----
+
+  private createDeck(): void {
+    this.deck = new Deck<OrthographicView>({
+      parent: this.mapEl,
+      views: new OrthographicView({ id: "map", flipY: false, controller: { keyboard: true, inertia: 300 } }),
+      viewState: this.view,
+      layers: [],
+      pickingRadius: 6,
+      useDevicePixels: true,
+      onViewStateChange: ({ viewState, interactionState }) => {
+        this.view = viewState as View;
+        this.deck?.setProps({ viewState: this.view });
+        this.updateTiles();
+        this.scheduleUrl();
+        if (interactionState?.isDragging || interactionState?.isZooming) this.hideTooltip();
+        return viewState;
+      },
+      onResize: () => this.updateTiles(),
+      onHover: (info) => this.onHover(info),
+      onClick: (info) => this.onClick(info),
+      onAfterRender: () => this.onAfterRender(),
+      onError: (error) => {
+        console.error(error);
+        if (!this.firstDrawn) this.fail(`The map could not be drawn: ${error.message}`);
+      },
+      getCursor: ({ isDragging, isHovering }) => (isDragging ? "grabbing" : isHovering ? "pointer" : "grab"),
+    });
+    const canvas = this.mapEl.querySelector("canvas");
+    if (canvas) {
+      canvas.tabIndex = 0;
+      canvas.setAttribute("role", "application");
+      canvas.setAttribute("aria-roledescription", "map");
+      canvas.setAttribute("aria-label", `Map of ${formatCount(this.manifest.counts.features)} features. Arrow keys pan, plus and minus zoom.`);
+    }
+  }
+
+  private width(): number {
+    return this.deck?.width || this.mapEl.clientWidth || window.innerWidth;
+  }
+
+  private height(): number {
+    return this.deck?.height || this.mapEl.clientHeight || window.innerHeight;
+  }
+
+  private computeFitZoom(): number {
+    const [x0, y0, x1, y1] = this.manifest.bounds;
+    const w = Math.max(1e-6, x1 - x0);
+    const h = Math.max(1e-6, y1 - y0);
+    const scale = Math.min(this.width() / w, this.height() / h) * 0.88;
+    return Math.log2(Math.max(1e-6, scale));
+  }
+
+  /** The visible rectangle in layout units. */
+  private viewRect(): Rect {
+    const scale = 2 ** this.view.zoom;
+    const hw = this.width() / 2 / scale;
+    const hh = this.height() / 2 / scale;
+    const [cx, cy] = this.view.target;
+    return [cx - hw, cy - hh, cx + hw, cy + hh];
+  }
+
+  private setView(next: { target: [number, number, number]; zoom: number }, durationMs = 0): Promise<void> {
+    const done = deferred();
+    const zoom = Math.min(this.view.maxZoom, Math.max(this.view.minZoom, next.zoom));
+    const view: View = { target: next.target, zoom, minZoom: this.view.minZoom, maxZoom: this.view.maxZoom };
+    if (durationMs > 0 && !reducedMotion()) {
+      Object.assign(view, {
+        transitionDuration: durationMs,
+        transitionInterpolator: new LinearInterpolator({ transitionProps: ["target", "zoom"] }),
+        transitionEasing: (t: number) => 1 - (1 - t) ** 3,
+        onTransitionEnd: () => done.resolve(),
+        onTransitionInterrupt: () => done.resolve(),
+      });
+      this.view = view;
+      this.deck?.setProps({ viewState: view });
+    } else {
+      this.view = view;
+      this.deck?.setProps({ viewState: view });
+      this.updateTiles();
+      this.scheduleUrl();
+      done.resolve();
+    }
+    return done.promise;
+  }
+
+  // ---- tiles and layers ----
+
+  private onTileLoaded(tile: LoadedTile): void {
+    if (tile.key === "0/0/0") {
+      this.domain = densityDomain(tile.log10Density);
+      this.renderLegend();
+    }
+    this.tileData.set(tile.key, this.makeTileData(tile));
+    this.updateTiles();
+  }
+
+  private makeTileData(tile: LoadedTile): TileData {
+    return {
+      length: tile.length,
+      attributes: {
+        getPosition: { value: tile.positions, size: 2 },
+        getFillColor: { value: fillColors(tile.log10Density, this.domain, this.theme), size: 4, normalized: true },
+      },
+    };
+  }
+
+  private updateTiles(): void {
+    if (!this.store || !this.deck) return;
+    this.wanted = selectTiles(this.store.infos, this.viewRect(), 2 ** this.view.zoom);
+    for (const key of this.wanted) void this.store.request(key);
+    this.render();
+  }
+
+  private pointRadius(): number {
+    // Grows gently with zoom: the tiles add points as one zooms in, so the screen never fills up.
+    const r = 2.2 * 2 ** ((this.view.zoom - this.fitZoom) / 3);
+    return Math.min(7, Math.max(1.8, r));
+  }
+
+  private render(): void {
+    if (!this.deck) return;
+    const radius = this.pointRadius();
+    const dark = this.theme === "dark";
+    const layers: Layer[] = [];
+    this.tileLayers = [];
+    for (const key of this.wanted) {
+      const data = this.tileData.get(key);
+      if (!data) continue;
+      const layer = new ScatterplotLayer({
+        id: `tile-${key}`,
+        data,
+        radiusUnits: "pixels",
+        radiusScale: radius,
+        getRadius: 1,
+        stroked: false,
+        pickable: true,
+        autoHighlight: true,
+        highlightColor: dark ? [255, 255, 255, 235] : [20, 22, 30, 235],
+      });
+      this.tileLayers.push(layer);
+      layers.push(layer);
+    }
+    layers.push(...this.selectionLayers(radius, dark));
+    this.deck.setProps({ layers });
+  }
+
+  private selectionLayers(radius: number, dark: boolean): Layer[] {
+    if (!this.selectedPos) return [];
+    const ring: [number, number, number, number] = dark ? [255, 255, 255, 255] : [17, 19, 26, 255];
+    const layers: Layer[] = [];
+    const marked = this.neighbourPositions();
+    if (marked.length > 0) {
+      layers.push(
+        new ScatterplotLayer<[number, number]>({
+          id: "selection-neighbours",
+          data: marked,
+          getPosition: (d) => d,
+          radiusUnits: "pixels",
+          getRadius: radius + 3,
+          filled: false,
+          stroked: true,
+          lineWidthUnits: "pixels",
+          getLineWidth: 1.5,
+          getLineColor: [ring[0], ring[1], ring[2], 150],
+          updateTriggers: { getRadius: radius, getLineColor: dark },
+        }),
+      );
+    }
+    layers.push(
+      new ScatterplotLayer<[number, number]>({
+        id: "selection",
+        data: [this.selectedPos],
+        getPosition: (d) => d,
+        radiusUnits: "pixels",
+        getRadius: radius + 6,
+        filled: false,
+        stroked: true,
+        lineWidthUnits: "pixels",
+        getLineWidth: 2.5,
+        getLineColor: ring,
+        updateTriggers: { getRadius: radius, getLineColor: dark },
+      }),
+    );
+    return layers;
+  }
+
+  /** Positions of the selected feature's neighbours that are in loaded tiles. */
+  private neighbourPositions(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const n of this.selectedRecord?.neighbours.slice(0, NEIGHBOURS_MARKED) ?? []) {
+      const hit = this.store.find(n.id);
+      if (hit) out.push([hit.tile.positions[hit.index * 2]!, hit.tile.positions[hit.index * 2 + 1]!]);
+    }
+    return out;
+  }
+
+  private onAfterRender(): void {
+    let n = 0;
+    const keys: string[] = [];
+    for (const layer of this.tileLayers) {
+      if (!layer.isLoaded) continue;
+      n += (layer.props.data as unknown as TileData).length;
+      keys.push(layer.id.slice(5));
+    }
+    this.drawn = n;
+    this.drawnKeys = keys;
+    if (n > 0 && !this.firstDrawn) {
+      this.firstDrawn = true;
+      this.status.hidden = true;
+      this.root.dataset["ready"] = "true";
+      this.readyDeferred.resolve();
+    }
+  }
+
+  private screenPosition(id: number): { x: number; y: number } | null {
+    if (!this.deck || !this.store) return null;
+    for (const key of this.drawnKeys) {
+      const tile = this.store.get(key);
+      const index = tile ? tile.ids.indexOf(id) : -1;
+      if (!tile || index < 0) continue;
+      const viewport = this.deck.getViewports()[0];
+      if (!viewport) return null;
+      const [px, py] = viewport.project([tile.positions[index * 2]!, tile.positions[index * 2 + 1]!]) as [number, number];
+      const rect = this.deck.getCanvas()?.getBoundingClientRect() ?? this.mapEl.getBoundingClientRect();
+      return { x: rect.left + px, y: rect.top + py };
+    }
+    return null;
+  }
+
+  // ---- hover, click, selection ----
+
+  private pointAt(info: PickingInfo): { tile: LoadedTile; index: number } | null {
+    const id = info.layer?.id;
+    if (!info.picked || !id?.startsWith("tile-") || info.index < 0) return null;
+    const tile = this.store.get(id.slice(5));
+    return tile && info.index < tile.length ? { tile, index: info.index } : null;
+  }
+
+  private onHover(info: PickingInfo): void {
+    const hit = this.pointAt(info);
+    if (!hit) {
+      this.hideTooltip();
+      return;
+    }
+    const id = hit.tile.ids[hit.index]!;
+    const label = hit.tile.labels.get(hit.index) ?? "";
+    const title = document.createElement("strong");
+    title.textContent = featureName(id, label);
+    const meta = document.createElement("span");
+    meta.textContent = `#${id} · ${describeLog10Density(hit.tile.log10Density[hit.index]!)}`;
+    this.tooltip.replaceChildren(title, meta);
+    this.tooltip.hidden = false;
+    // Keep the tooltip inside the map: flip to the left/top near the right/bottom edge.
+    const pad = 14;
+    const w = this.tooltip.offsetWidth;
+    const h = this.tooltip.offsetHeight;
+    const x = info.x + pad + w > this.width() ? info.x - pad - w : info.x + pad;
+    const y = info.y + pad + h > this.height() ? info.y - pad - h : info.y + pad;
+    this.tooltip.style.transform = `translate(${Math.max(4, x)}px, ${Math.max(4, y)}px)`;
+  }
+
+  private hideTooltip(): void {
+    this.tooltip.hidden = true;
+  }
+
+  private onClick(info: PickingInfo): void {
+    const hit = this.pointAt(info);
+    if (hit) void this.select(hit.tile.ids[hit.index]!);
+    else if (this.selectedId !== null) void this.select(null);
+  }
+
+  /** Select a feature (null clears). Resolves once the panel shows it. */
+  async select(id: number | null): Promise<void> {
+    const token = ++this.selectToken;
+    this.selectedId = id;
+    this.selectedRecord = null;
+    this.scheduleUrl();
+    if (id === null) {
+      this.selectedPos = null;
+      this.panel.hidden = true;
+      this.root.classList.remove("has-panel");
+      this.render();
+      return;
+    }
+    const hit = this.store?.find(id);
+    this.selectedPos = hit ? [hit.tile.positions[hit.index * 2]!, hit.tile.positions[hit.index * 2 + 1]!] : null;
+    this.panel.hidden = false;
+    this.root.classList.add("has-panel");
+    this.panel.dataset["featureId"] = String(id);
+    renderMessage(this.panelBody, id, "Loading…");
+    this.render();
+    let record: FeatureRecord | null = null;
+    try {
+      record = await loadFeature(this.dataBase, this.manifest, id);
+    } catch (error) {
+      if (token !== this.selectToken) return;
+      console.error(error);
+      renderMessage(this.panelBody, id, "This feature's details could not be loaded.");
+      return;
+    }
+    if (token !== this.selectToken) return;
+    if (!record) {
+      renderMessage(this.panelBody, id, "This atlas has no such feature.");
+      return;
+    }
+    this.selectedRecord = record;
+    this.selectedPos ??= [record.x, record.y];
+    renderFeature(this.panelBody, record, {
+      featureHref: (n) => `${this.pageBase}feature/${n}/`,
+      onNeighbour: (n) => void this.flyTo(n),
+    });
+    this.panelBody.scrollTop = 0;
+    this.render();
+  }
+
+  /** Centre on a feature (zooming in if far out) and select it. */
+  async flyTo(id: number): Promise<void> {
+    const selecting = this.select(id);
+    let pos = this.selectedPos;
+    if (!pos) {
+      await selecting;
+      pos = this.selectedPos;
+    }
+    if (!pos || this.selectedId !== id) return;
+    const zoom = Math.max(this.view.zoom, this.fitZoom + FLY_ZOOM);
+    await Promise.all([this.setView(this.centredOn(pos, zoom), FLY_MS), selecting]);
+  }
+
+  /**
+   * The view that shows `pos` in the middle of the part of the map the panel leaves uncovered
+   * (left of the side panel, above the bottom sheet).
+   */
+  private centredOn(pos: [number, number], zoom: number): { target: [number, number, number]; zoom: number } {
+    const z = Math.min(this.view.maxZoom, Math.max(this.view.minZoom, zoom));
+    const scale = 2 ** z;
+    let dx = 0;
+    let dy = 0;
+    if (!this.panel.hidden) {
+      const map = this.mapEl.getBoundingClientRect();
+      const panel = this.panel.getBoundingClientRect();
+      const sheet = panel.width > map.width * 0.8;
+      if (sheet) dy = -Math.max(0, map.bottom - panel.top) / 2;
+      else dx = -Math.max(0, map.right - panel.left) / 2;
+    }
+    // Screen y grows downwards, layout y upwards.
+    return { target: [pos[0] - dx / scale, pos[1] + dy / scale, 0], zoom: z };
+  }
+
+  // ---- page chrome ----
+
+  private scheduleUrl(): void {
+    clearTimeout(this.urlTimer);
+    this.urlTimer = setTimeout(() => {
+      const [x, y] = this.view.target;
+      const next = writeUrlView(window.location.href, { x, y, z: this.view.zoom }, this.selectedId);
+      window.history.replaceState(window.history.state, "", next);
+    }, URL_DEBOUNCE_MS);
+  }
+
+  private renderLegend(): void {
+    if (!this.legend) return;
+    const bar = this.legend.querySelector<HTMLElement>("[data-legend-bar]");
+    const lo = this.legend.querySelector<HTMLElement>("[data-legend-lo]");
+    const hi = this.legend.querySelector<HTMLElement>("[data-legend-hi]");
+    if (!this.domain) {
+      this.legend.hidden = true;
+      return;
+    }
+    const pct = (log10: number): string => {
+      const p = 10 ** log10 * 100;
+      return `${new Intl.NumberFormat("en-US", { maximumSignificantDigits: 1 }).format(p)} %`;
+    };
+    if (bar) bar.style.background = rampGradient(this.theme);
+    if (lo) lo.textContent = pct(this.domain[0]);
+    if (hi) hi.textContent = pct(this.domain[1]);
+    this.legend.hidden = false;
+  }
+
+  private bindUi(): void {
+    window.addEventListener(SEARCH_SELECT_EVENT, (event) => {
+      const { detail } = event as CustomEvent<SearchSelectDetail>;
+      if (detail.atlas !== this.atlasId) return;
+      event.preventDefault();
+      void this.flyTo(detail.id);
+    });
+
+    this.root.querySelector("[data-panel-close]")?.addEventListener("click", () => void this.select(null));
+    document.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape" || this.selectedId === null) return;
+      const target = e.target as HTMLElement | null;
+      if (target?.closest("[data-search]")) return;
+      void this.select(null);
+    });
+
+    const zoomBy = (d: number): void => void this.setView({ target: this.view.target, zoom: this.view.zoom + d }, 250);
+    this.root.querySelector("[data-zoom-in]")?.addEventListener("click", () => zoomBy(1));
+    this.root.querySelector("[data-zoom-out]")?.addEventListener("click", () => zoomBy(-1));
+    this.root.querySelector("[data-zoom-fit]")?.addEventListener("click", () => {
+      const [x0, y0, x1, y1] = this.manifest.bounds;
+      void this.setView({ target: [(x0 + x1) / 2, (y0 + y1) / 2, 0], zoom: this.computeFitZoom() }, 400);
+    });
+
+    onThemeChange((theme) => {
+      this.theme = theme;
+      for (const tile of this.store.all()) this.tileData.set(tile.key, this.makeTileData(tile));
+      this.renderLegend();
+      this.render();
+    });
+
+    this.mapEl.addEventListener("pointerleave", () => this.hideTooltip());
+  }
+
+  private fail(message: string): void {
+    this.status.hidden = false;
+    this.status.classList.add("error");
+    this.status.textContent = message;
+  }
+}
+
+const root = document.querySelector<HTMLElement>("[data-map-root]");
+if (root) {
+  const map = new AtlasMap(root);
+  window.__atlas = map.api;
+  void map.start();
+}
