@@ -173,7 +173,7 @@ export function buildRegions(input: RegionInput, options: RegionOptions = {}, pr
   // chain[0] is the finest level over nodes; chain[t] for t > 0 maps level-(t−1) regions to level-t regions.
   const nLevels = chain.length;
   const perLevel: Int32Array[] = []; // perLevel[t]: region of each alive node at chain step t (finest = 0)
-  perLevel.push(chain[0]!.labels);
+  if (nLevels) perLevel.push(chain[0]!.labels);
   for (let t = 1; t < nLevels; t++) {
     const prev = perLevel[t - 1]!;
     const map = chain[t]!.labels;
@@ -235,7 +235,7 @@ export function buildRegions(input: RegionInput, options: RegionOptions = {}, pr
 
   const shapes = memberLists.map((list) => regionShape(list, xy, o.maxHullPoints));
   progress?.(3, totalSteps);
-  const centre = representatives(unit, d, ids, regionOf, total, o.topMembers);
+  const centre = representatives(unit, d, memberLists, o.topMembers);
   progress?.(4, totalSteps);
 
   const vocab = buildVocabulary(labels);
@@ -307,7 +307,7 @@ function applyNames(
 ): void {
   const entries = file.regions.map((e, i) => ({ e, i })).filter(({ e }) => isManual(e));
   const byMembers = entries.filter(({ e }) => e.members);
-  const { region, jaccard } = matchByMembers(
+  const { region } = matchByMembers(
     byMembers.map(({ e }) => ({ level: e.level, members: e.members! })),
     target,
     threshold,
@@ -323,7 +323,6 @@ function applyNames(
     const r = region[s]!;
     if (r >= 0) apply(r, e);
     else warnings.push(`hand-written name ${JSON.stringify(e.name)} (entry ${i}) matches no region: no region shares ≥ ${threshold} of its members (Jaccard)`);
-    void jaccard;
   });
   for (const { e, i } of entries) {
     if (!e.anchors) continue;
@@ -633,50 +632,37 @@ function coarserLevels(g: WeightedGraph, fine: Int32Array, fineCount: number, o:
   return chain;
 }
 
-/** Members closest to each region's mean direction, and the mean cosine to it. */
-function representatives(
-  unit: Float32Array,
-  d: number,
-  ids: number[],
-  regionOf: Int32Array[],
-  total: number,
-  topK: number,
-): { top: number[][]; cohesion: number[] } {
-  const sums = new Float64Array(total * d);
-  const nLevels = regionOf.length;
-  for (const i of ids) {
-    for (let L = 0; L < nLevels; L++) {
-      const base = regionOf[L]![i]! * d;
-      for (let t = 0; t < d; t++) sums[base + t]! += unit[i * d + t]!;
-    }
-  }
-  const size = new Int32Array(total);
-  for (const i of ids) for (let L = 0; L < nLevels; L++) size[regionOf[L]![i]!]!++;
-  const cohesion: number[] = new Array(total);
-  for (let r = 0; r < total; r++) {
+/**
+ * Members closest to each region's mean direction, and the mean cosine to it. One region at a
+ * time, so the memory is O(d) whatever the number of regions (a [regions × d] table of means
+ * would take gigabytes at 1M features).
+ */
+function representatives(unit: Float32Array, d: number, memberLists: number[][], topK: number): { top: number[][]; cohesion: number[] } {
+  const mean = new Float64Array(d);
+  const top: number[][] = [];
+  const cohesion: number[] = [];
+  for (const list of memberLists) {
+    mean.fill(0);
+    for (const i of list) for (let t = 0; t < d; t++) mean[t]! += unit[i * d + t]!;
     let s = 0;
-    for (let t = 0; t < d; t++) s += sums[r * d + t]! ** 2;
+    for (let t = 0; t < d; t++) s += mean[t]! ** 2;
     const norm = Math.sqrt(s);
-    cohesion[r] = size[r]! ? Math.min(1, Math.round((norm / size[r]!) * 1e4) / 1e4) : 0;
-    if (norm > 0) for (let t = 0; t < d; t++) sums[r * d + t]! /= norm;
-  }
-  // Keep the best topK per region with a small sorted insertion list.
-  const best: { id: number; cos: number }[][] = Array.from({ length: total }, () => []);
-  for (const i of ids) {
-    for (let L = 0; L < nLevels; L++) {
-      const r = regionOf[L]![i]!;
+    cohesion.push(list.length ? Math.min(1, Math.round((norm / list.length) * 1e4) / 1e4) : 0);
+    const best: { id: number; cos: number }[] = [];
+    for (const i of list) {
       let dot = 0;
-      for (let t = 0; t < d; t++) dot += unit[i * d + t]! * sums[r * d + t]!;
-      const list = best[r]!;
-      if (list.length === topK && dot <= list[topK - 1]!.cos) continue;
-      let p = list.length < topK ? list.length : topK - 1;
-      if (list.length < topK) list.push({ id: i, cos: dot });
-      while (p > 0 && list[p - 1]!.cos < dot) {
-        list[p] = list[p - 1]!;
+      for (let t = 0; t < d; t++) dot += unit[i * d + t]! * mean[t]!;
+      // Ids arrive ascending, so on equal cosines the smaller id stays ahead.
+      if (best.length === topK && dot <= best[topK - 1]!.cos) continue;
+      let p = best.length < topK ? best.length : topK - 1;
+      if (best.length < topK) best.push({ id: i, cos: dot });
+      while (p > 0 && best[p - 1]!.cos < dot) {
+        best[p] = best[p - 1]!;
         p--;
       }
-      list[p] = { id: i, cos: dot };
+      best[p] = { id: i, cos: dot };
     }
+    top.push(best.map((e) => e.id));
   }
-  return { top: best.map((l) => l.map((e) => e.id)), cohesion };
+  return { top, cohesion };
 }

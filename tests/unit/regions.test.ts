@@ -322,3 +322,38 @@ describe("hand-written names and slugs across rebuilds", () => {
     expect(() => parseNamesFile('{"version":1,"regions":[{"name":"x"}]}', "n.json", 10)).toThrow(/n\.json: regions\.0.*members.*anchors/);
   });
 });
+
+describe("regions of degenerate inputs", () => {
+  function tiny(n: number, aliveIds: number[]): RegionInput {
+    const d = 4;
+    const unit = new Float32Array(n * d);
+    const alive = new Uint8Array(n);
+    for (const i of aliveIds) {
+      alive[i] = 1;
+      unit[i * d + (i % d)] = 1;
+    }
+    const k1 = 3;
+    const indices = new Int32Array(n * k1);
+    for (let i = 0; i < n; i++) indices.fill(i, i * k1, (i + 1) * k1);
+    const xy = Float32Array.from({ length: n * 2 }, (_, t) => (t % 7) / 7);
+    return { graph: { n, k1, indices, distances: new Float32Array(n * k1) }, xy, unit, d, alive, labels: new Array(n).fill(null), seed: 1 };
+  }
+
+  it("give no regions when every feature is dead", () => {
+    const h = buildRegions(tiny(5, []));
+    expect(h.levels).toBe(0);
+    expect(h.regions).toEqual([]);
+    expect(Array.from(h.leafOf)).toEqual([-1, -1, -1, -1, -1]);
+    expect(regionFiles(h)).toBeNull();
+  });
+
+  it("put a few unconnected, unlabelled features into one named region", () => {
+    const h = buildRegions(tiny(6, [0, 2, 3, 5]));
+    expect(h.levels).toBe(1);
+    expect(h.regions).toHaveLength(1);
+    expect(Array.from(h.regions[0]!.members)).toEqual([0, 2, 3, 5]);
+    expect(h.regions[0]!.name).toBe("region 0-0");
+    expect(h.regions[0]!.slug).toBe("region-0-0");
+    expect(Array.from(h.leafOf)).toEqual([0, -1, 0, 0, -1, 0]);
+  });
+});
