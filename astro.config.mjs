@@ -7,7 +7,8 @@ export default defineConfig({
   site: process.env.SITE_URL ?? "http://localhost:4321",
   output: "static",
   trailingSlash: "always",
-  build: { format: "directory" },
+  // Stylesheets stay files: inlined, they would be repeated in every one of 100k feature pages.
+  build: { format: "directory", inlineStylesheets: "never" },
   integrations: [atlasIntegration()],
   vite: {
     build: {

@@ -225,7 +225,10 @@ class AtlasMap {
       onAfterRender: () => this.onAfterRender(),
       onError: (error) => {
         console.error(error);
-        if (!this.firstDrawn) this.fail(`The map could not be drawn: ${error.message}`);
+        if (!this.firstDrawn) {
+          const webgl = /webgl|context/i.test(error.message);
+          this.fail(webgl ? "This browser could not start WebGL 2, which the map needs." : `The map could not be drawn: ${error.message}`);
+        }
       },
       getCursor: ({ isDragging, isHovering }) => (isDragging ? "grabbing" : isHovering ? "pointer" : "grab"),
     });
@@ -617,7 +620,13 @@ class AtlasMap {
   private fail(message: string): void {
     this.status.hidden = false;
     this.status.classList.add("error");
-    this.status.textContent = message;
+    const more = document.createElement("span");
+    more.className = "status-more";
+    const link = document.createElement("a");
+    link.href = `${this.pageBase}feature/0/`;
+    link.textContent = "browse the features page by page";
+    more.append("You can still ", link, ", or search for one above.");
+    this.status.replaceChildren(message, more);
   }
 }
 

@@ -36,13 +36,18 @@ function featureHref(base: string, atlasId: string, id: number): string {
   return `${base}${atlasId}/feature/${id}/`;
 }
 
-function setup(root: HTMLElement): void {
+function setup(root: HTMLElement, withShortcut: boolean): void {
   const input = root.querySelector<HTMLInputElement>("input[role=combobox]");
   const list = root.querySelector<HTMLUListElement>("[role=listbox]");
   const live = root.querySelector<HTMLElement>("[data-search-status]");
   const select = root.querySelector<HTMLSelectElement>("[data-search-atlas]");
   if (!input || !list) return;
   const base = root.dataset["base"] ?? "/";
+  // On a page under an atlas's path (e.g. a 404 at /<atlas>/feature/…/) search that atlas first.
+  if (select) {
+    const here = window.location.pathname.slice(base.length).split("/")[0];
+    if (here && [...select.options].some((o) => o.value === here)) select.value = here;
+  }
   const atlasId = (): string => select?.value ?? root.dataset["atlas"] ?? "";
 
   let hits: Hit[] = [];
@@ -196,6 +201,7 @@ function setup(root: HTMLElement): void {
     }
   });
 
+  if (!withShortcut) return;
   // "/" jumps to the search box from anywhere that is not a text field.
   document.addEventListener("keydown", (e) => {
     if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -208,5 +214,6 @@ function setup(root: HTMLElement): void {
 }
 
 export function initSearchBoxes(): void {
-  for (const root of document.querySelectorAll<HTMLElement>("[data-search]")) setup(root);
+  // The "/" shortcut goes to the first box on the page (the header's).
+  document.querySelectorAll<HTMLElement>("[data-search]").forEach((root, i) => setup(root, i === 0));
 }
