@@ -19,6 +19,8 @@ export interface ReadOptions {
   warn?: Warn;
   /** Weights file name inside the folder, when it is not `sae_weights.safetensors`. */
   weights?: string;
+  /** Leave `sparsity.safetensors` unread (`inspect` checks it itself, reporting rather than throwing). */
+  skipSparsity?: boolean;
 }
 
 /** What the atlas needs from a SAELens config, from either config form. */
@@ -87,6 +89,38 @@ export function parseSaeLensConfig(raw: Record<string, unknown>, name = SAELENS_
 }
 
 /**
+ * The architecture the tensors of a weights file imply, or null when they are those every
+ * architecture has. Names from SAELens' `sae_lens/saes/*.py`: JumpReLU saves `threshold`
+ * (training keeps `log_threshold`), gated SAEs have `b_gate`, `b_mag` and `r_mag` and no
+ * `b_enc`, skip transcoders add `W_skip`.
+ */
+export function architectureFromTensors(names: Iterable<string>): string | null {
+  const has = new Set(names);
+  if (has.has("b_gate") && (has.has("r_mag") || has.has("b_mag"))) return "gated";
+  if (has.has("threshold") || has.has("log_threshold")) return has.has("W_skip") ? "jumprelu_transcoder" : "jumprelu";
+  if (has.has("W_skip")) return "skip_transcoder";
+  return null;
+}
+
+/**
+ * The architecture to report: the config's when it names one (a mismatch with the tensors is
+ * worth a warning, not a guess), else the one the tensors imply (pre-6 configs have no
+ * `architecture` field, and SAELens would call those "standard" whatever the weights hold).
+ */
+export function resolveArchitecture(raw: Record<string, unknown>, cfg: SaeLensConfig, tensors: string[], where: string, warn: Warn): string {
+  const implied = architectureFromTensors(tensors);
+  const declared = typeof raw.architecture === "string" && raw.architecture.trim() !== "" ? raw.architecture : null;
+  if (declared === null) return implied ?? cfg.architecture;
+  for (const family of ["jumprelu", "gated"]) {
+    const says = declared.includes(family);
+    const holds = implied?.includes(family) ?? false;
+    if (says && !holds) warn(`${where}: cfg.json says architecture "${declared}", but the weights have no ${family === "gated" ? "b_gate / r_mag" : "threshold"} tensor`);
+    if (!says && holds) warn(`${where}: cfg.json says architecture "${declared}", but the weights hold ${family} tensors; reporting "${declared}" as the config says`);
+  }
+  return declared;
+}
+
+/**
  * Which way round a stored W_dec is, from its shape alone: SAELens saves [d_sae, d_in], but
  * converted checkpoints (sparsify, Llama Scope) can hold [d_in, d_sae], and the tensor name says
  * nothing about it. A square matrix cannot be told apart, so it is taken as stored.
@@ -98,9 +132,12 @@ export function decoderOrientation(
   where: string,
   warn: Warn,
   widthName = "d_in",
+  /** Where width and dSae came from, and what that source calls dSae. */
+  source: { name?: string; dSaeName?: string } = {},
 ): { transposed: boolean; dSae: number } {
+  const from = source.name ?? "cfg.json";
   const describe = () =>
-    `${where} has shape [${shape.join(", ")}], but cfg.json says ${widthName} = ${width}${dSae === null ? "" : ` and d_sae = ${dSae}`}`;
+    `${where} has shape [${shape.join(", ")}], but ${from} says ${widthName} = ${width}${dSae === null ? "" : ` and ${source.dSaeName ?? "d_sae"} = ${dSae}`}`;
   if (shape.length !== 2) throw new InputError(`${describe()}; expected a 2-D [d_sae, d_in] matrix`);
   const [a, b] = shape as [number, number];
   const asStored = b === width && (dSae === null || a === dSae);
@@ -112,9 +149,9 @@ export function decoderOrientation(
   if (asStored) return { transposed: false, dSae: a };
   if (transposed) return { transposed: true, dSae: b };
   if (a === width || b === width) {
-    throw new InputError(`${describe()}: the ${widthName} side matches but the other side is not d_sae; is cfg.json from another SAE width?`);
+    throw new InputError(`${describe()}: the ${widthName} side matches but the other side is not ${source.dSaeName ?? "d_sae"}; is ${from} from another SAE width?`);
   }
-  throw new InputError(`${describe()}: neither dimension is ${widthName}; is cfg.json for another model or hook?`);
+  throw new InputError(`${describe()}: neither dimension is ${widthName}; is ${from} for another model or hook?`);
 }
 
 /** [rows × cols] row-major → [cols × rows], in cache-friendly blocks. */
@@ -181,6 +218,7 @@ export function readSaeLensFolder(dir: string, opts: ReadOptions = {}): Dictiona
   const cfg = parseSaeLensConfig(rawConfig);
 
   const weights = readSafetensorsHeader(weightsPath);
+  const architecture = resolveArchitecture(rawConfig, cfg, [...weights.tensors.keys()], weightsName, warn);
   const wDec = weights.tensors.get("W_dec");
   if (!wDec) {
     throw new InputError(`${weightsName}: has no tensor "W_dec" (it has: ${[...weights.tensors.keys()].join(", ") || "none"}); is this a SAELens weights file?`);
@@ -193,14 +231,14 @@ export function readSaeLensFolder(dir: string, opts: ReadOptions = {}): Dictiona
   const inputs: InputFile[] = [describeInput("config", cfgPath), describeInput("weights", weightsPath)];
   let log10Density: Float32Array | null = null;
   const sparsityPath = join(dir, SAELENS_SPARSITY);
-  if (existsSync(sparsityPath)) {
+  if (!opts.skipSparsity && existsSync(sparsityPath)) {
     log10Density = readSparsity(readSafetensorsHeader(sparsityPath), dSae);
     inputs.push(describeInput("sparsity", sparsityPath));
   }
 
   const info: DictionaryInfo = {
     format: "saelens",
-    architecture: cfg.architecture,
+    architecture,
     model: cfg.model,
     hookName: cfg.hookName,
     dIn: cfg.dOut,
