@@ -102,6 +102,13 @@ class AtlasMap {
   private drawnKeys: string[] = [];
   private selectedId: number | null = null;
   private selectedPos: [number, number] | null = null;
+  /**
+   * Layer data of the selection ring and the neighbour rings. Recomputed only when the selection
+   * or the loaded tiles change — not per frame — and kept as the same arrays in between, so deck
+   * does not re-upload them while the map moves.
+   */
+  private selectedData: [number, number][] = [];
+  private markedData: [number, number][] = [];
   private selectedRecord: FeatureRecord | null = null;
   private selectToken = 0;
   private urlTimer: ReturnType<typeof setTimeout> | undefined;
@@ -298,6 +305,7 @@ class AtlasMap {
       this.renderLegend();
     }
     this.tileData.set(tile.key, this.makeTileData(tile));
+    if (this.selectedRecord) this.refreshMarks();
     this.updateTiles();
   }
 
@@ -355,12 +363,11 @@ class AtlasMap {
     if (!this.selectedPos) return [];
     const ring: [number, number, number, number] = dark ? [255, 255, 255, 255] : [17, 19, 26, 255];
     const layers: Layer[] = [];
-    const marked = this.neighbourPositions();
-    if (marked.length > 0) {
+    if (this.markedData.length > 0) {
       layers.push(
         new ScatterplotLayer<[number, number]>({
           id: "selection-neighbours",
-          data: marked,
+          data: this.markedData,
           getPosition: (d) => d,
           radiusUnits: "pixels",
           getRadius: radius + 3,
@@ -376,7 +383,7 @@ class AtlasMap {
     layers.push(
       new ScatterplotLayer<[number, number]>({
         id: "selection",
-        data: [this.selectedPos],
+        data: this.selectedData,
         getPosition: (d) => d,
         radiusUnits: "pixels",
         getRadius: radius + 6,
@@ -391,14 +398,15 @@ class AtlasMap {
     return layers;
   }
 
-  /** Positions of the selected feature's neighbours that are in loaded tiles. */
-  private neighbourPositions(): [number, number][] {
-    const out: [number, number][] = [];
+  /** Refresh the ring data: the selected point, and its neighbours that are in loaded tiles. */
+  private refreshMarks(): void {
+    this.selectedData = this.selectedPos ? [this.selectedPos] : [];
+    const marked: [number, number][] = [];
     for (const n of this.selectedRecord?.neighbours.slice(0, NEIGHBOURS_MARKED) ?? []) {
       const hit = this.store.find(n.id);
-      if (hit) out.push([hit.tile.positions[hit.index * 2]!, hit.tile.positions[hit.index * 2 + 1]!]);
+      if (hit) marked.push([hit.tile.positions[hit.index * 2]!, hit.tile.positions[hit.index * 2 + 1]!]);
     }
-    return out;
+    this.markedData = marked;
   }
 
   private onAfterRender(): void {
@@ -484,6 +492,7 @@ class AtlasMap {
     this.scheduleUrl();
     if (id === null) {
       this.selectedPos = null;
+      this.refreshMarks();
       this.panel.hidden = true;
       this.root.classList.remove("has-panel");
       this.render();
@@ -495,6 +504,7 @@ class AtlasMap {
     this.root.classList.add("has-panel");
     this.panel.dataset["featureId"] = String(id);
     renderMessage(this.panelBody, id, "Loading…");
+    this.refreshMarks();
     this.render();
     let record: FeatureRecord | null = null;
     try {
@@ -517,6 +527,7 @@ class AtlasMap {
       onNeighbour: (n) => void this.flyTo(n),
     });
     this.panelBody.scrollTop = 0;
+    this.refreshMarks();
     this.render();
   }
 
