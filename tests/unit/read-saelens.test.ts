@@ -218,9 +218,9 @@ describe("readDictionary", () => {
 
   it("lists what it looked for and what the folder holds", () => {
     const dir = tempDir();
-    writeFileSync(join(dir, "params.npz"), "x");
+    writeFileSync(join(dir, "model.pt"), "x");
     expect(() => readDictionary(dir)).toThrow(InputError);
-    expect(() => readDictionary(dir)).toThrow(/Looked for:\n {2}- a SAELens folder with cfg\.json and sae_weights\.safetensors.*\nThe folder holds: params\.npz\.$/);
+    expect(() => readDictionary(dir)).toThrow(/Looked for:\n(?: {2}- .*\n)* {2}- a SAELens folder with cfg\.json and sae_weights\.safetensors.*\n(?: {2}- .*\n)*The folder holds: model\.pt\.$/);
     expect(() => readDictionary(join(dir, "nope"))).toThrow(/^nope: dictionary not found/);
   });
 });
