@@ -146,7 +146,7 @@ describe("npz", () => {
   });
 
   it("takes the only 2-D array of an npz with other names, and says which arrays it saw otherwise", () => {
-    const one = readNpyDictionary(file("one.npz", encodeNpz({ dirs: { data: decoder, shape: [D_SAE, D_IN] }, scale: { data: [1], shape: [] } }), { method: 8 }));
+    const one = readNpyDictionary(file("one.npz", encodeNpz({ dirs: { data: decoder, shape: [D_SAE, D_IN] }, scale: { data: [1], shape: [] } }, { method: 8 })));
     expect(one.info.rawConfig).toMatchObject({ array: "dirs" });
     expect(Array.from(one.decoder)).toEqual(Array.from(decoder));
     const two = file("two.npz", encodeNpz({ a: { data: decoder, shape: [D_SAE, D_IN] }, b: { data: decoder, shape: [D_IN, D_SAE] } }));
