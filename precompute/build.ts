@@ -40,6 +40,8 @@ export interface BuildOptions {
   shardSize?: number;
   recallSample?: number;
   quiet?: boolean;
+  /** Model width, for dictionaries with no config (bare .npy / .npz matrices). */
+  dModel?: number;
 }
 
 export const DEFAULTS = {
@@ -65,7 +67,7 @@ export function generatorVersion(): string {
 
 /** Metadata files conventionally kept beside a dictionary (the demo does this). */
 function besideDictionary(dictionary: string, names: string[]): string[] {
-  const dir = dictionary.endsWith(".safetensors") ? dirname(dictionary) : dictionary;
+  const dir = /\.(safetensors|npy|npz)$/i.test(dictionary) ? dirname(dictionary) : dictionary;
   for (const name of names) {
     const p = join(dir, name);
     if (existsSync(p)) return [p];
@@ -99,7 +101,7 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
   const labelFiles = opts.labels ?? besideDictionary(opts.dictionary, ["labels.json", "labels.jsonl", "labels.csv"]);
   const activationFiles = opts.activations ?? besideDictionary(opts.dictionary, ["activations.json", "activations.json.gz"]);
 
-  const dict = await log.stage("Reading dictionary", () => readDictionary(opts.dictionary, { warn: (m) => log.warn(m) }));
+  const dict = await log.stage("Reading dictionary", () => readDictionary(opts.dictionary, { warn: (m) => log.warn(m), ...(opts.dModel === undefined ? {} : { dModel: opts.dModel }) }));
   const n = dict.info.dSae;
   const d = dict.info.dIn;
   log.info(`  ${dict.info.format} ${dict.info.architecture}: ${n.toLocaleString("en-US")} features × d_in ${d} (${dict.info.dtype})${dict.info.model ? `, ${dict.info.model}` : ""}${dict.info.hookName ? ` @ ${dict.info.hookName}` : ""}`);

@@ -1,19 +1,33 @@
 /**
- * `atlas` command line: `npm run atlas -- build <dictionary> --out <dir> [options]`.
+ * `atlas` command line: `npm run atlas -- build <dictionary> --out <dir> [options]` and
+ * `npm run atlas -- inspect <path>`.
  * Errors in the input end with a one-paragraph message and exit code 1, never a stack trace:
  * the message is the product here.
  */
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildAtlas, DEFAULTS } from "./build.ts";
+import { detectDictionary, listDictionaries } from "./read/detect.ts";
+import { formatInspectReport, inspectPath } from "./read/inspect.ts";
 
 const HELP = `Feature Atlas: turn a sparse-autoencoder dictionary into a browsable atlas.
 
 Usage:
   npm run atlas -- build <dictionary> --out <dir> [options]
+  npm run atlas -- inspect <dictionary> [--d-model <n>] [--json]
 
-<dictionary> is a SAELens folder (cfg.json + sae_weights.safetensors [+ sparsity.safetensors]).
-Labels (labels.json|jsonl|csv) and top activations (activations.json[.gz]) beside it are used
-unless --labels / --activations name other files.
+<dictionary> is one of:
+  - a SAELens folder (cfg.json + sae_weights.safetensors [+ sparsity.safetensors]);
+  - an EleutherAI sparsify hook-point folder (cfg.json + sae.safetensors);
+  - a Gemma Scope params.npz, or the average_l0_<N> folder holding it;
+  - a decoder matrix as .npy, or in an .npz (W_dec / decoder), either way round.
+A folder of several (a sparsify checkpoint, a Gemma Scope tree) builds one atlas per hook
+point, into <dir>/<id> with the id made from the hook point's folder (layers.10 → layers-10).
+Labels (labels.json|jsonl|csv) and top activations (activations.json[.gz]) beside a
+dictionary are used unless --labels / --activations name other files.
+
+inspect prints what a dictionary holds (format, tensors, sizes, hook point, metadata beside it,
+problems) without building anything; it exits 1 only when a dictionary cannot be read.
 
 Options:
   --out <dir>            output atlas folder (required); swapped in atomically when complete
@@ -22,6 +36,7 @@ Options:
   --description <text>   one or two sentences for the home page and link previews
   --labels <file>        label file: JSON, JSONL, CSV or Neuronpedia explanations (repeatable)
   --activations <file>   SAEDashboard / Neuronpedia activation file or folder (repeatable)
+  --d-model <n>          model width, to orient a bare .npy/.npz matrix (needed when it is square)
   --k <n>                neighbours per feature in the kNN graph (default ${DEFAULTS.k})
   --seed <n>             seed of every random choice (default ${DEFAULTS.seed})
   --min-dist <x>         UMAP min_dist (default ${DEFAULTS.minDist})
@@ -29,6 +44,7 @@ Options:
   --tile-capacity <n>    points per map tile (default ${DEFAULTS.tileCapacity})
   --shard-size <n>       features per feature shard (default ${DEFAULTS.shardSize})
   --recall-sample <n>    features sampled to measure kNN recall (default ${DEFAULTS.recallSample})
+  --json                 inspect: print the report as JSON
   --quiet                only warnings and errors
   -h, --help             this help
 `;
@@ -60,6 +76,8 @@ async function main(argv: string[]): Promise<number> {
       "tile-capacity": { type: "string" },
       "shard-size": { type: "string" },
       "recall-sample": { type: "string" },
+      "d-model": { type: "string" },
+      json: { type: "boolean" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -69,19 +87,21 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return command || values.help ? 0 : 1;
   }
+  const dModel = int("d-model", values["d-model"]);
+  if (dModel === 0) throw new UsageError("--d-model must be a positive integer");
+  if (command === "inspect") {
+    if (!dictionary) throw new UsageError("inspect needs a path: npm run atlas -- inspect <dictionary>");
+    const report = inspectPath(dictionary, dModel === undefined ? {} : { dModel });
+    process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspectReport(report)}\n`);
+    return report.blocks.some((b) => b.error !== null) ? 1 : 0;
+  }
   if (command !== "build") throw new UsageError(`unknown command ${JSON.stringify(command)}; try --help`);
   if (!dictionary) throw new UsageError("build needs a dictionary path: npm run atlas -- build <dictionary> --out <dir>");
   if (!values.out) throw new UsageError("build needs --out <dir>");
   const minDist = values["min-dist"] === undefined ? undefined : Number(values["min-dist"]);
   if (minDist !== undefined && !(minDist >= 0)) throw new UsageError(`--min-dist must be a number ≥ 0`);
-  await buildAtlas({
-    dictionary,
-    out: values.out,
-    id: values.id,
-    title: values.title,
+  const common = {
     description: values.description,
-    labels: values.labels,
-    activations: values.activations,
     k: int("k", values.k),
     seed: int("seed", values.seed),
     minDist,
@@ -90,6 +110,43 @@ async function main(argv: string[]): Promise<number> {
     shardSize: int("shard-size", values["shard-size"]),
     recallSample: int("recall-sample", values["recall-sample"]),
     quiet: values.quiet ?? false,
+    dModel,
+  };
+
+  // A folder that is not itself a dictionary but holds several: one atlas per hook point.
+  const inside = detectDictionary(dictionary) === null ? listDictionaries(dictionary) : [];
+  if (inside.length > 0) {
+    for (const flag of ["id", "title", "labels", "activations"] as const) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(`--${flag} names one atlas, but ${dictionary} holds ${inside.length} dictionaries; build one of them, or put metadata files beside each`);
+      }
+    }
+    const w = Math.max(...inside.map((d) => d.hookName.length));
+    process.stderr.write(
+      `${resolve(dictionary)} holds ${inside.length} ${inside.length === 1 ? "dictionary" : "dictionaries"}; building one atlas per hook point:\n` +
+        inside.map((d) => `  ${d.hookName.padEnd(w)}  ${d.format.padEnd(11)} → ${join(values.out!, d.id)}\n`).join(""),
+    );
+    for (const [i, d] of inside.entries()) {
+      if (!common.quiet) process.stderr.write(`\n=== ${i + 1}/${inside.length}: ${d.hookName} → ${d.id} ===\n`);
+      try {
+        await buildAtlas({ ...common, dictionary: d.path, out: join(values.out, d.id), id: d.id });
+      } catch (e) {
+        if (e instanceof Error) e.message = `${d.hookName}: ${e.message}`;
+        throw e;
+      }
+    }
+    process.stderr.write(`\nBuilt ${inside.length} atlases in ${resolve(values.out)}: ${inside.map((d) => d.id).join(", ")}\n`);
+    return 0;
+  }
+
+  await buildAtlas({
+    ...common,
+    dictionary,
+    out: values.out,
+    id: values.id,
+    title: values.title,
+    labels: values.labels,
+    activations: values.activations,
   });
   return 0;
 }

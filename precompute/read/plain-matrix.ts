@@ -105,6 +105,8 @@ export function readNpyDictionary(path: string, opts: NpyReadOptions = {}): Dict
     load = () => readNpyF32(file, "decoder");
   }
   const storedShape = header.storedShape;
+  // Shapes in messages are of the bytes as laid out, which for a Fortran-order array is the transpose of numpy's shape.
+  if (header.fortranOrder) where += ` (Fortran order, shape (${header.shape.join(", ")}) read as its transpose)`;
   if (header.dtype === null) throw new InputError(`${where}: ${header.unsupported ?? `dtype ${header.descr} is not a float type`}`);
   const dModel = opts.dModel !== undefined ? { value: opts.dModel, from: "--d-model" as const } : bias !== null ? { value: bias, from: "bias" as const } : null;
   const o = orientMatrix(storedShape, dModel, where, warn);
