@@ -283,7 +283,8 @@ export function formatInspectReport(report: InspectReport): string {
   const lines: string[] = [];
   if (report.container) {
     const formats = [...new Set(report.blocks.map((b) => b.formatName))].join(", ");
-    lines.push(`${report.path}: ${report.blocks.length} dictionaries (${formats}), one per hook point`);
+    const n = report.blocks.length;
+    lines.push(`${report.path}: ${n} ${n === 1 ? "dictionary" : "dictionaries"} (${formats}), one per hook point`);
     lines.push("");
   }
   for (const b of report.blocks) {
