@@ -158,8 +158,10 @@ export function readDictionary(path: string, opts: ReadOptions = {}): Dictionary
     const inside = listDictionaries(path);
     if (inside.length === 1) return detectDictionary(inside[0]!.path)!.read(opts);
     if (inside.length > 1) {
+      const names = inside.slice(0, 20).map((d) => `${d.hookName} (${d.format})`);
+      if (inside.length > 20) names.push(`… and ${inside.length - 20} more`);
       throw new InputError(
-        `${basename(path)}: holds ${inside.length} dictionaries, one per hook point: ${inside.map((d) => `${d.hookName} (${d.format})`).join(", ")}. ` +
+        `${basename(path)}: holds ${inside.length} dictionaries, one per hook point: ${names.join(", ")}. ` +
           `Pass one of those folders, or run \`atlas build\` on this folder to build one atlas per hook point.`,
       );
     }
