@@ -14,7 +14,7 @@
  *                                  viewport CSS pixels of a feature drawn in the last frame
  *                                  (what page.mouse.move expects); null if it is not drawn
  *   viewState(): {x, y, zoom, width, height}
- *                                  centre in layout units, zoom = log2(CSS px per layout unit)
+ *                                  centre in layout units; zoom as in the URL (2^zoom × 256 px per unit)
  *   flyTo(id): Promise<void>       centre on a feature and select it; resolves when the move ends
  *   select(id | null): Promise<void>  select without moving; resolves when the panel is filled
  */
@@ -43,13 +43,8 @@ export interface AtlasTestApi {
   select(id: number | null): Promise<void>;
 }
 
-declare global {
-  interface Window {
-    __atlas?: AtlasTestApi;
-  }
-}
-
 interface View {
+  /** World units: layout units × WORLD_SCALE. */
   target: [number, number, number];
   zoom: number;
   minZoom: number;
@@ -57,6 +52,13 @@ interface View {
   [extra: string]: unknown;
 }
 
+/**
+ * deck.gl world units per layout unit. With 256, zoom 0 shows the unit square 256 px wide (as a
+ * web map shows the world at zoom 0), so zoom values in URLs stay small and readable (~0–14).
+ */
+const WORLD_SCALE = 256;
+/** Layers keep layout units; this matrix takes them to world units on the GPU. */
+const MODEL_MATRIX = new Float32Array([WORLD_SCALE, 0, 0, 0, 0, WORLD_SCALE, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]);
 /** Zoom range around the fitted view: far enough out to see the whole, in to single points of 1M. */
 const ZOOM_OUT = 2;
 const ZOOM_IN = 12;
@@ -152,8 +154,8 @@ class AtlasMap {
       selected: () => this.selectedId,
       screenPosition: (id) => this.screenPosition(id),
       viewState: () => ({
-        x: this.view?.target[0] ?? NaN,
-        y: this.view?.target[1] ?? NaN,
+        x: this.view ? this.centre()[0] : NaN,
+        y: this.view ? this.centre()[1] : NaN,
         zoom: this.view?.zoom ?? NaN,
         width: this.width(),
         height: this.height(),
@@ -185,8 +187,9 @@ class AtlasMap {
     const maxZoom = this.fitZoom + ZOOM_IN;
     const url = readUrlView(window.location.search, { features: this.manifest.counts.features, minZoom, maxZoom });
     const [bx0, by0, bx1, by1] = this.manifest.bounds;
+    const [cx, cy] = url.x !== undefined && url.y !== undefined ? [url.x, url.y] : [(bx0 + bx1) / 2, (by0 + by1) / 2];
     this.view = {
-      target: url.x !== undefined && url.y !== undefined ? [url.x, url.y, 0] : [(bx0 + bx1) / 2, (by0 + by1) / 2, 0],
+      target: [cx * WORLD_SCALE, cy * WORLD_SCALE, 0],
       zoom: url.z ?? this.fitZoom,
       minZoom,
       maxZoom,
@@ -244,7 +247,16 @@ class AtlasMap {
       canvas.tabIndex = 0;
       canvas.setAttribute("role", "application");
       canvas.setAttribute("aria-roledescription", "map");
-      canvas.setAttribute("aria-label", `Map of ${formatCount(this.manifest.counts.features)} features. Arrow keys pan, plus and minus zoom.`);
+      canvas.setAttribute(
+        "aria-label",
+        `Map of ${formatCount(this.manifest.counts.features)} features. Arrow keys pan, plus and minus zoom, Enter selects the feature nearest the centre.`,
+      );
+      canvas.addEventListener("keydown", (e) => {
+        if (e.key !== "Enter") return;
+        const info = this.deck?.pickObject({ x: this.width() / 2, y: this.height() / 2, radius: 40 });
+        const hit = info ? this.pointAt(info) : null;
+        if (hit) void this.select(hit.tile.ids[hit.index]!);
+      });
     }
   }
 
@@ -261,22 +273,34 @@ class AtlasMap {
     const w = Math.max(1e-6, x1 - x0);
     const h = Math.max(1e-6, y1 - y0);
     const scale = Math.min(this.width() / w, this.height() / h) * 0.88;
-    return Math.log2(Math.max(1e-6, scale));
+    return Math.log2(Math.max(1e-6, scale / WORLD_SCALE));
+  }
+
+  /** CSS pixels per layout unit. */
+  private pixelsPerUnit(zoom: number = this.view.zoom): number {
+    return 2 ** zoom * WORLD_SCALE;
+  }
+
+  /** The view's centre in layout units. */
+  private centre(): [number, number] {
+    return [this.view.target[0] / WORLD_SCALE, this.view.target[1] / WORLD_SCALE];
   }
 
   /** The visible rectangle in layout units. */
   private viewRect(): Rect {
-    const scale = 2 ** this.view.zoom;
+    const scale = this.pixelsPerUnit();
     const hw = this.width() / 2 / scale;
     const hh = this.height() / 2 / scale;
-    const [cx, cy] = this.view.target;
+    const [cx, cy] = this.centre();
     return [cx - hw, cy - hh, cx + hw, cy + hh];
   }
 
-  private setView(next: { target: [number, number, number]; zoom: number }, durationMs = 0): Promise<void> {
+  /** Move the view to centre `next.centre` (layout units) at `next.zoom`, animated when durationMs > 0. */
+  private setView(next: { centre: [number, number]; zoom: number }, durationMs = 0): Promise<void> {
     const done = deferred();
     const zoom = Math.min(this.view.maxZoom, Math.max(this.view.minZoom, next.zoom));
-    const view: View = { target: next.target, zoom, minZoom: this.view.minZoom, maxZoom: this.view.maxZoom };
+    const target: [number, number, number] = [next.centre[0] * WORLD_SCALE, next.centre[1] * WORLD_SCALE, 0];
+    const view: View = { target, zoom, minZoom: this.view.minZoom, maxZoom: this.view.maxZoom };
     if (durationMs > 0 && !reducedMotion()) {
       Object.assign(view, {
         transitionDuration: durationMs,
@@ -321,7 +345,7 @@ class AtlasMap {
 
   private updateTiles(): void {
     if (!this.store || !this.deck) return;
-    this.wanted = selectTiles(this.store.infos, this.viewRect(), 2 ** this.view.zoom);
+    this.wanted = selectTiles(this.store.infos, this.viewRect(), this.pixelsPerUnit());
     for (const key of this.wanted) void this.store.request(key);
     this.render();
   }
@@ -344,6 +368,7 @@ class AtlasMap {
       const layer = new ScatterplotLayer({
         id: `tile-${key}`,
         data,
+        modelMatrix: MODEL_MATRIX,
         radiusUnits: "pixels",
         radiusScale: radius,
         getRadius: 1,
@@ -368,6 +393,7 @@ class AtlasMap {
         new ScatterplotLayer<[number, number]>({
           id: "selection-neighbours",
           data: this.markedData,
+          modelMatrix: MODEL_MATRIX,
           getPosition: (d) => d,
           radiusUnits: "pixels",
           getRadius: radius + 3,
@@ -384,6 +410,7 @@ class AtlasMap {
       new ScatterplotLayer<[number, number]>({
         id: "selection",
         data: this.selectedData,
+        modelMatrix: MODEL_MATRIX,
         getPosition: (d) => d,
         radiusUnits: "pixels",
         getRadius: radius + 6,
@@ -435,7 +462,9 @@ class AtlasMap {
       if (!tile || index < 0) continue;
       const viewport = this.deck.getViewports()[0];
       if (!viewport) return null;
-      const [px, py] = viewport.project([tile.positions[index * 2]!, tile.positions[index * 2 + 1]!]) as [number, number];
+      const x = tile.positions[index * 2]! * WORLD_SCALE;
+      const y = tile.positions[index * 2 + 1]! * WORLD_SCALE;
+      const [px, py] = viewport.project([x, y]) as [number, number];
       const rect = this.deck.getCanvas()?.getBoundingClientRect() ?? this.mapEl.getBoundingClientRect();
       return { x: rect.left + px, y: rect.top + py };
     }
@@ -548,9 +577,9 @@ class AtlasMap {
    * The view that shows `pos` in the middle of the part of the map the panel leaves uncovered
    * (left of the side panel, above the bottom sheet).
    */
-  private centredOn(pos: [number, number], zoom: number): { target: [number, number, number]; zoom: number } {
+  private centredOn(pos: [number, number], zoom: number): { centre: [number, number]; zoom: number } {
     const z = Math.min(this.view.maxZoom, Math.max(this.view.minZoom, zoom));
-    const scale = 2 ** z;
+    const scale = this.pixelsPerUnit(z);
     let dx = 0;
     let dy = 0;
     if (!this.panel.hidden) {
@@ -561,7 +590,7 @@ class AtlasMap {
       else dx = -Math.max(0, map.right - panel.left) / 2;
     }
     // Screen y grows downwards, layout y upwards.
-    return { target: [pos[0] - dx / scale, pos[1] + dy / scale, 0], zoom: z };
+    return { centre: [pos[0] - dx / scale, pos[1] + dy / scale], zoom: z };
   }
 
   // ---- page chrome ----
@@ -569,8 +598,8 @@ class AtlasMap {
   private scheduleUrl(): void {
     clearTimeout(this.urlTimer);
     this.urlTimer = setTimeout(() => {
-      const [x, y] = this.view.target;
-      const next = writeUrlView(window.location.href, { x, y, z: this.view.zoom }, this.selectedId);
+      const [x, y] = this.centre();
+      const next = writeUrlView(window.location.href, { x, y, z: this.view.zoom }, this.selectedId, this.pixelsPerUnit());
       window.history.replaceState(window.history.state, "", next);
     }, URL_DEBOUNCE_MS);
   }
@@ -610,12 +639,12 @@ class AtlasMap {
       void this.select(null);
     });
 
-    const zoomBy = (d: number): void => void this.setView({ target: this.view.target, zoom: this.view.zoom + d }, 250);
+    const zoomBy = (d: number): void => void this.setView({ centre: this.centre(), zoom: this.view.zoom + d }, 250);
     this.root.querySelector("[data-zoom-in]")?.addEventListener("click", () => zoomBy(1));
     this.root.querySelector("[data-zoom-out]")?.addEventListener("click", () => zoomBy(-1));
     this.root.querySelector("[data-zoom-fit]")?.addEventListener("click", () => {
       const [x0, y0, x1, y1] = this.manifest.bounds;
-      void this.setView({ target: [(x0 + x1) / 2, (y0 + y1) / 2, 0], zoom: this.computeFitZoom() }, 400);
+      void this.setView({ centre: [(x0 + x1) / 2, (y0 + y1) / 2], zoom: this.computeFitZoom() }, 400);
     });
 
     onThemeChange((theme) => {
@@ -644,6 +673,7 @@ class AtlasMap {
 const root = document.querySelector<HTMLElement>("[data-map-root]");
 if (root) {
   const map = new AtlasMap(root);
-  window.__atlas = map.api;
+  // Not a declared Window property: the e2e tests declare their own view of it.
+  (window as unknown as { __atlas: AtlasTestApi }).__atlas = map.api;
   void map.start();
 }

@@ -1,7 +1,8 @@
 /**
- * The map's view in the URL: `?x=&y=` (centre, layout units), `z` (zoom: log2 of CSS pixels per
- * layout unit) and `f` (selected feature id). Anything malformed or out of range is dropped, so a
- * hand-edited or truncated link still opens a working map. Pure; unit-testable.
+ * The map's view in the URL: `?x=&y=` (centre, layout units), `z` (zoom: 2^z × 256 CSS pixels
+ * per layout unit, so the whole layout is 256 px wide at z = 0) and `f` (selected feature id).
+ * Anything malformed or out of range is dropped, so a hand-edited or truncated link still opens a
+ * working map. Pure; unit-testable.
  */
 
 export interface UrlView {
@@ -50,19 +51,27 @@ export function readUrlView(search: string, limits: UrlLimits): UrlView {
   return view;
 }
 
-/** Enough decimals that the centre is exact to about a pixel at zoom `z`. */
-function coordDigits(z: number): number {
-  return Math.min(9, Math.max(3, Math.ceil(z * Math.LOG10E * Math.LN2) + 1));
+/** Enough decimals that the centre is exact to about a pixel at this scale. */
+function coordDigits(pixelsPerUnit: number): number {
+  return Math.min(9, Math.max(3, Math.ceil(Math.log10(Math.max(1, pixelsPerUnit)))));
 }
 
 function trim(s: string): string {
   return s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
 }
 
-/** `href` with the view written into its query, other parameters kept. */
-export function writeUrlView(href: string, view: { x: number; y: number; z: number }, selected: number | null): string {
+/**
+ * `href` with the view written into its query, other parameters kept. `pixelsPerUnit` (CSS
+ * pixels per layout unit at this zoom) sets how many decimals x and y need.
+ */
+export function writeUrlView(
+  href: string,
+  view: { x: number; y: number; z: number },
+  selected: number | null,
+  pixelsPerUnit: number,
+): string {
   const url = new URL(href);
-  const digits = coordDigits(view.z);
+  const digits = coordDigits(pixelsPerUnit);
   url.searchParams.set("x", trim(view.x.toFixed(digits)));
   url.searchParams.set("y", trim(view.y.toFixed(digits)));
   url.searchParams.set("z", trim(view.z.toFixed(2)));
