@@ -2,15 +2,19 @@
  * Named regions at every zoom level: the alive features grouped into nested regions, from a
  * handful of continents (level 0) down to neighbourhoods of about 5–30 features (the finest level).
  *
- * How, and why (measured on planted-cluster synthetic dictionaries and the GloVe demo; numbers in
- * the regions report and tests/unit/regions.test.ts):
- * - Communities of the cosine kNN graph, not clusters of the 2-D layout. The layout is a lossy
- *   picture of that same graph; clustering the picture recovered planted clusters worse (lower
- *   adjusted Rand index) and gave lower decoder coherence, while graph communities already come out
- *   as contiguous patches on the map, because UMAP places a well-connected group together.
+ * How, and why (measured; see the regions report in the commit history and tests/unit/regions.test.ts):
+ * - Communities of a graph that joins each feature to its k nearest by decoder cosine AND its k
+ *   nearest on the 2-D layout (`edges: "both"`). Measured on planted-cluster synthetic
+ *   dictionaries (n = 2,000–3,000, d = 64): the cosine kNN graph alone gives the best decoder
+ *   coherence at the finest level (mean within-region cosine 0.543 vs 0.521 for both), but its
+ *   small regions are speckled across the map: only 30% of a feature's 10 nearest map neighbours
+ *   share its finest region, against 78% with both edge sets, and at the coarse levels both edge
+ *   sets give the same or better coherence. The layout alone matches "both" on the map but loses
+ *   decoder coherence where UMAP tears a cluster. A region that cannot be drawn as one patch is
+ *   useless on a map, so "both" is the default; "knn" and "layout" stay available.
  * - Bottom-up, so nesting is exact by construction: Louvain finds the finest level, then each
- *   coarser level is Louvain on the graph whose nodes are the regions of the level below
- *   (the aggregated graph, which has the same modularity). Each level's resolution γ is found by
+ *   coarser level is Louvain on the graph whose nodes are the regions of the level below (the
+ *   aggregated graph, which has the same modularity). Each level's resolution γ is found by
  *   bisection to hit a target count, spaced geometrically between the finest count (alive / ~15)
  *   and ~8 at level 0. Top-down recursive splitting was the alternative; it gives every branch
  *   its own depth, and the map needs every level to cover all features.
@@ -18,14 +22,16 @@
  *   under `minLeaf` are merged into the neighbour they are most tied to, pieces over `maxLeaf` are
  *   split by Louvain inside them, and at coarser levels a region left alone is merged into a
  *   neighbour so that (where the graph allows) every coarse region has at least two children.
+ *   Components of the graph are joined by feeble bridges between their most similar members
+ *   (see `bridgeComponents`), so islands of near-duplicates still end up in a coarse region.
  * - Edge weights are UMAP's fuzzy memberships (each point's distances rescaled by its own nearest
- *   distance and bandwidth), like the layout's own graph, so a region on the map is a region of
- *   the graph the map was drawn from.
+ *   distance and bandwidth), as in the layout's own graph; plain cosine or unweighted edges gave
+ *   the same partitions within noise on the synthetic sets.
  *
  * Dead features (alive = 0) belong to no region: their `leafOf` is −1. Cost: one Louvain run is
- * O(E) per pass (E = n·k edges); the bisection runs it ~10 times per level, on the full graph only
- * at the finest level (coarser graphs have one node per region). Geometry and naming are O(n)
- * per level, the representative members O(n·d) per level.
+ * O(E) per pass (E ≈ 2·n·k edges); the bisection runs it ~10–20 times per level, on the full
+ * graph only at the finest level (coarser graphs have one node per region). Geometry and naming
+ * are O(n) per level, the representative members O(n·d) per level, the layout kNN O(n·k).
  */
 import { rng } from "../random.ts";
 import type { KnnGraph, Progress } from "../stages.ts";
@@ -243,12 +249,20 @@ export function buildRegions(input: RegionInput, options: RegionOptions = {}, pr
   for (let r = 0; r < total; r++) {
     const counts = new Map<string, number>();
     let labelled = 0;
-    for (const i of memberLists[r]!) {
-      const terms = vocab.featureTerms[i]!;
+    const weights = new Map<string, number>();
+    const list = memberLists[r]!;
+    const cos = centre.cosines[r]!;
+    for (let q = 0; q < list.length; q++) {
+      const terms = vocab.featureTerms[list[q]!]!;
       if (terms.length) labelled++;
-      for (const t of terms) counts.set(t, (counts.get(t) ?? 0) + 1);
+      // Terms of typical members count more: see `NamingNode.weights`.
+      const w = Math.max(0, cos[q]!);
+      for (const t of terms) {
+        counts.set(t, (counts.get(t) ?? 0) + 1);
+        weights.set(t, (weights.get(t) ?? 0) + w);
+      }
     }
-    namingNodes.push({ parent: parent[r]!, counts, labelled, fallback: `region ${level[r]}-${r - levelStart[level[r]!]!}` });
+    namingNodes.push({ parent: parent[r]!, counts, weights, labelled, fallback: `region ${level[r]}-${r - levelStart[level[r]!]!}` });
   }
   const auto = autoNames(namingNodes, vocab);
   progress?.(5, totalSteps);
@@ -526,33 +540,56 @@ interface Partition {
 }
 
 /**
- * Louvain at the resolution whose (cleaned-up) community count is closest to `target`, by
- * bisection on log γ. The count grows with γ almost monotonically; the best try is kept.
+ * Louvain at the resolution whose (cleaned-up) community count is closest to `target`. The count
+ * grows with γ almost monotonically; the search starts at γ = target / 10 (close on kNN graphs:
+ * measured 0.9–1.4 × the final γ from 1,000 to 65,000 nodes), steps by ×8 until the target is
+ * bracketed, then bisects log γ. The best try is kept. Each try is a full Louvain run, the cost
+ * of this stage at scale, so it stops as soon as a count is within `tolerance` of the target.
  */
 function searchResolution(
   g: WeightedGraph,
   target: number,
   clean: (p: Partition) => Partition,
   random: () => number,
+  tolerance = 1.08,
 ): Partition {
-  let lo = Math.log(1e-9);
-  let hi = Math.log(1e5);
+  let lo = -Infinity;
+  let hi = Infinity;
+  let x = Math.log(Math.max(1e-6, target / 10));
   let best: Partition | null = null;
   let bestErr = Infinity;
-  for (let step = 0; step < 24; step++) {
-    const mid = (lo + hi) / 2;
-    const p = clean(louvain(g, { resolution: Math.exp(mid), random }));
+  for (let step = 0; step < 40; step++) {
+    const p = clean(louvain(g, { resolution: Math.exp(x), random }));
     const err = Math.abs(Math.log(p.count / target));
     if (err < bestErr) {
       best = p;
       bestErr = err;
     }
-    if (err < Math.log(1.08) || hi - lo < 0.02) break;
-    if (p.count < target) lo = mid;
-    else hi = mid;
+    if (err <= Math.log(tolerance)) break;
+    if (p.count < target) lo = x;
+    else hi = x;
+    if (hi - lo < 0.02 || x < Math.log(1e-12) || x > Math.log(1e9)) break;
+    x = Number.isFinite(lo) && Number.isFinite(hi) ? (lo + hi) / 2 : Number.isFinite(lo) ? lo + Math.log(8) : hi - Math.log(8);
+  }
+  // On small graphs (the coarse levels) the count can jump non-monotonically with γ and bisection
+  // then misses; a scan of γ over the bracket is cheap there and finds the closest count.
+  if (bestErr > Math.log(tolerance) && g.n <= SCAN_NODES) {
+    const from = Number.isFinite(lo) ? lo - 1 : Math.log(1e-9);
+    const to = Number.isFinite(hi) ? hi + 1 : Math.log(1e5);
+    for (let t = 0; t <= 64; t++) {
+      const p = clean(louvain(g, { resolution: Math.exp(from + ((to - from) * t) / 64), random }));
+      const err = Math.abs(Math.log(p.count / target));
+      if (err < bestErr) {
+        best = p;
+        bestErr = err;
+      }
+    }
   }
   return best!;
 }
+
+/** Largest graph on which `searchResolution` falls back to scanning γ. */
+const SCAN_NODES = 20000;
 
 function finestLevel(g: WeightedGraph, o: Required<Omit<RegionOptions, "previous" | "names">>, seed: number): Partition {
   const m = g.n;
@@ -565,7 +602,8 @@ function finestLevel(g: WeightedGraph, o: Required<Omit<RegionOptions, "previous
     return { community: p.community, count };
   };
   const target = Math.max(1, Math.round(m / o.leafSize));
-  const p = searchResolution(g, target, clean, random);
+  // The finest sizes are flexible (splits and merges follow), so a count within 20% will do.
+  const p = searchResolution(g, target, clean, random, 1.2);
 
   // Louvain's sizes are uneven; split the big ones by Louvain inside them.
   const members: number[][] = Array.from({ length: p.count }, () => []);
@@ -619,8 +657,10 @@ function coarserLevels(g: WeightedGraph, fine: Int32Array, fineCount: number, o:
     const ones = new Float64Array(hh.n).fill(1);
     const clean = (p: Partition): Partition => {
       let c = splitDisconnected(hh, p.community);
-      // A coarse region with one child would repeat that child on the map; merge it into a neighbour.
-      c = mergeSmall(hh, p.community, c, ones, 2);
+      // A coarse region with one child would repeat that child on the map; merge it into a
+      // neighbour, but not below the target count (at a high γ every region is alone, and merging
+      // them all would just be an arbitrary agglomeration).
+      c = mergeSmall(hh, p.community, c, ones, 2, target);
       return { community: p.community, count: c };
     };
     const p = searchResolution(hh, target, clean, random);
@@ -637,10 +677,11 @@ function coarserLevels(g: WeightedGraph, fine: Int32Array, fineCount: number, o:
  * time, so the memory is O(d) whatever the number of regions (a [regions × d] table of means
  * would take gigabytes at 1M features).
  */
-function representatives(unit: Float32Array, d: number, memberLists: number[][], topK: number): { top: number[][]; cohesion: number[] } {
+function representatives(unit: Float32Array, d: number, memberLists: number[][], topK: number): { top: number[][]; cohesion: number[]; cosines: Float32Array[] } {
   const mean = new Float64Array(d);
   const top: number[][] = [];
   const cohesion: number[] = [];
+  const cosines: Float32Array[] = [];
   for (const list of memberLists) {
     mean.fill(0);
     for (const i of list) for (let t = 0; t < d; t++) mean[t]! += unit[i * d + t]!;
@@ -649,9 +690,13 @@ function representatives(unit: Float32Array, d: number, memberLists: number[][],
     const norm = Math.sqrt(s);
     cohesion.push(list.length ? Math.min(1, Math.round((norm / list.length) * 1e4) / 1e4) : 0);
     const best: { id: number; cos: number }[] = [];
-    for (const i of list) {
+    const cos = new Float32Array(list.length);
+    cosines.push(cos);
+    for (let q = 0; q < list.length; q++) {
+      const i = list[q]!;
       let dot = 0;
       for (let t = 0; t < d; t++) dot += unit[i * d + t]! * mean[t]!;
+      cos[q] = norm > 0 ? dot / norm : 0;
       // Ids arrive ascending, so on equal cosines the smaller id stays ahead.
       if (best.length === topK && dot <= best[topK - 1]!.cos) continue;
       let p = best.length < topK ? best.length : topK - 1;
@@ -664,5 +709,5 @@ function representatives(unit: Float32Array, d: number, memberLists: number[][],
     }
     top.push(best.map((e) => e.id));
   }
-  return { top, cohesion };
+  return { top, cohesion, cosines };
 }

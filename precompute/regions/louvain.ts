@@ -274,10 +274,10 @@ export function splitDisconnected(g: WeightedGraph, community: Int32Array): numb
  * Merge every community smaller than `minSize` (counted in `size` units per node) into the
  * neighbouring community it shares the most edge weight with, relative to that community's
  * degree (so a tiny group joins the community it is most specifically tied to, not just the
- * biggest). Smallest first; repeated until no small community has an edge out. Returns the new
- * count; labels are renumbered.
+ * biggest). Smallest first; repeated until no small community has an edge out, or until only
+ * `floor` communities are left. Returns the new count; labels are renumbered.
  */
-export function mergeSmall(g: WeightedGraph, community: Int32Array, count: number, size: ArrayLike<number>, minSize: number): number {
+export function mergeSmall(g: WeightedGraph, community: Int32Array, count: number, size: ArrayLike<number>, minSize: number, floor = 1): number {
   const n = g.n;
   const k = degrees(g);
   for (let round = 0; round < 64; round++) {
@@ -301,6 +301,7 @@ export function mergeSmall(g: WeightedGraph, community: Int32Array, count: numbe
     };
     let merged = 0;
     for (const c of small) {
+      if (count - merged <= floor) break;
       if (find(c) !== c || csize[c]! >= minSize) continue;
       const w = new Map<number, number>();
       for (const i of members[c]!) {

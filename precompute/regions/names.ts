@@ -108,6 +108,15 @@ export interface NamingNode {
   parent: number;
   /** Term key → number of members whose label has it. */
   counts: Map<string, number>;
+  /**
+   * Term key → the same count with each member weighted by its cosine to the region's mean
+   * direction (0 when negative): the scores use these. On the GloVe demo, where most label words
+   * occur in one or two features only, plain counts named big regions after words that two
+   * peripheral members happen to share ("breast · bulb · decorating" for a region of objects and
+   * materials, now "laser · lamp · thickness"); weighting by cosine² or cosine⁴ went too far the
+   * other way, naming a region after single words of its most central member ("afield").
+   */
+  weights: Map<string, number>;
   /** Members with at least one term. */
   labelled: number;
   /** Fallback name when the members have no usable label terms, e.g. "region 2-17". */
@@ -136,7 +145,7 @@ export function autoNames(nodes: readonly NamingNode[], vocab: Vocabulary): Auto
     const total = new Map<string, number>();
     let words = 0;
     for (const i of members) {
-      for (const [t, c] of nodes[i]!.counts) {
+      for (const [t, c] of nodes[i]!.weights) {
         total.set(t, (total.get(t) ?? 0) + c);
         words += c;
       }
@@ -148,7 +157,7 @@ export function autoNames(nodes: readonly NamingNode[], vocab: Vocabulary): Auto
       // the region has enough labelled members for that to be possible.
       const minCount = node.labelled >= 4 ? 2 : 1;
       const scored: [string, number][] = [];
-      for (const [t, c] of node.counts) scored.push([t, c * Math.log(1 + A / total.get(t)!) * (vocab.idf.get(t) ?? 0)]);
+      for (const [t, c] of node.weights) scored.push([t, c * Math.log(1 + A / total.get(t)!) * (vocab.idf.get(t) ?? 0)]);
       scored.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
       const strong = scored.filter(([t]) => node.counts.get(t)! >= minCount);
       ranked[i] = (strong.length >= 2 ? strong : scored).map(([t]) => t);
