@@ -192,6 +192,107 @@ export const knnRecallSchema = z.object({
   recall: z.number().min(0).max(1),
 });
 
+// ---------------------------------------------------------------------------------------------
+// Regions: named neighbourhoods of the map at every zoom level (precompute/regions/).
+//
+// Files (listed in the manifest's `regions`):
+//   regions/<level>.<hash>.json      one per level, 0 = coarsest: that level's regions (regionLevelFileSchema)
+//   regions/members.<hash>.json      the finest region of every feature (regionMembersFileSchema)
+// Levels nest exactly: every region of level L + 1 lies inside one region of level L, and each
+// level covers every alive feature once. Dead features belong to no region.
+// ---------------------------------------------------------------------------------------------
+
+const pointSchema = z.tuple([z.number(), z.number()]);
+
+/** One region of the map. */
+export const regionSchema = z.object({
+  /** `<level>-<index>`, e.g. `2-137`: unique in the atlas but renumbered by every build; link by `slug`. */
+  id: z.string().regex(/^\d+-\d+$/),
+  /** 0 = coarsest (a handful of regions); the finest level has regions of about 5–30 features. */
+  level: z.number().int().nonnegative(),
+  /** Position within its level's file. Regions are grouped by parent, then by size (largest first). */
+  index: z.number().int().nonnegative(),
+  /** Id of the enclosing region one level up; null at level 0. */
+  parent: z.string().regex(/^\d+-\d+$/).nullable(),
+  /** Number of regions one level down inside this one (0 at the finest level). */
+  children: z.number().int().nonnegative(),
+  /** Number of member features. */
+  members: z.number().int().positive(),
+  /** Mean position of the region's core members (outliers left out), in layout units: a place for its name. */
+  centroid: pointSchema,
+  /** [minX, minY, maxX, maxY] of the core members, in layout units: where to zoom to show the region. */
+  bounds: z.tuple([z.number(), z.number(), z.number(), z.number()]),
+  /** Convex outline of the core members, counter-clockwise, at most 32 points (fewer than 3 for tiny regions). */
+  hull: z.array(pointSchema),
+  /** Display name: automatic ("storms · hurricane · coast", lowercase terms joined by " · ") or hand-written. */
+  name: z.string().min(1),
+  /** URL slug, unique among all regions of the atlas, kept across rebuilds when the region keeps most of its members. */
+  slug: slugSchema,
+  /** Whether `name` was made from the labels ("auto") or written by a person ("manual", from regions.names.json). */
+  nameSource: z.enum(["auto", "manual"]),
+  /** The label terms behind the automatic name, most distinctive first (also for manual names). */
+  terms: z.array(z.string()),
+  /** Up to 12 member ids closest to the region's mean decoder direction, closest first: its most typical features. */
+  top: z.array(featureIdSchema),
+  /** Mean cosine between the members' decoder rows and their mean direction, in [0, 1]: how tight the region is. */
+  cohesion: z.number().min(0).max(1),
+});
+export type Region = z.infer<typeof regionSchema>;
+
+/** `regions/<level>.<hash>.json`: the regions of one level. */
+export const regionLevelFileSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  level: z.number().int().nonnegative(),
+  /** This level's regions, by `index`. */
+  regions: z.array(regionSchema),
+});
+export type RegionLevelFile = z.infer<typeof regionLevelFileSchema>;
+
+/**
+ * `regions/members.<hash>.json`: membership of every feature. `leaf[id]` is the index (within the
+ * finest level) of the feature's finest region, or −1 for a dead feature; its region at a coarser
+ * level is found by following `parent`. One number per feature, so it stays small at 1M features.
+ */
+export const regionMembersFileSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** Number of levels; the finest is levels − 1. */
+  levels: z.number().int().positive(),
+  leaf: z.array(z.number().int().min(-1)),
+});
+export type RegionMembersFile = z.infer<typeof regionMembersFileSchema>;
+
+/** Measured quality of one level of regions (for the manifest's `quality` and the build summary). */
+export const regionLevelQualitySchema = z.object({
+  level: z.number().int().nonnegative(),
+  regions: z.number().int().nonnegative(),
+  medianSize: z.number().nonnegative(),
+  /** Mean cosine between decoder rows of two features of one region (sampled pairs). */
+  within: z.number(),
+  /** Mean cosine between decoder rows of two features of different regions (sampled pairs). */
+  between: z.number(),
+  /** Mean share of a feature's 10 nearest map neighbours that are in its region. */
+  layoutPurity: z.number().min(0).max(1),
+});
+export type RegionLevelQuality = z.infer<typeof regionLevelQualitySchema>;
+
+/**
+ * The manifest's `regions` entry (null when a build has no regions).
+ */
+export const regionsInfoSchema = z.object({
+  /** One file per level, coarsest first; `levels[l].level === l`. */
+  levels: z.array(
+    z.object({
+      level: z.number().int().nonnegative(),
+      /** Number of regions at this level. */
+      count: z.number().int().positive(),
+      path: relPathSchema,
+    }),
+  ),
+  /** The regionMembersFileSchema file. */
+  members: relPathSchema,
+});
+export type RegionsInfo = z.infer<typeof regionsInfoSchema>;
+
 /** `manifest.json`: the entry file of an atlas, written last. */
 export const manifestSchema = z.object({
   /** Atlas format version; must equal FORMAT_VERSION. */
@@ -227,6 +328,8 @@ export const manifestSchema = z.object({
   quality: z.object({
     /** recall@k of the kNN graph. */
     knnRecall: knnRecallSchema,
+    /** Per level of regions: counts, median size, and cosine within vs between regions. Empty without regions. */
+    regions: z.array(regionLevelQualitySchema),
   }),
   /** Bounds of all points in layout units: [minX, minY, maxX, maxY], inside [0, 1]². */
   bounds: z.tuple([z.number(), z.number(), z.number(), z.number()]),
@@ -234,6 +337,8 @@ export const manifestSchema = z.object({
   tiles: z.array(tileSchema).min(1),
   /** Feature shards, by ascending `first`; together they cover ids 0 … counts.features − 1. */
   shards: z.array(shardInfoSchema),
+  /** Named regions at every zoom level; null when the build made none. */
+  regions: regionsInfoSchema.nullable(),
   /** Search index: chunks sorted by `from`, non-overlapping. */
   search: z.object({
     /** Matching engine inside a chunk. */
@@ -403,105 +508,3 @@ export function searchTerms(text: string): string[] {
     .split(/[^\p{L}\p{N}]+/u)
     .filter((t) => t.length > 0);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Regions: named neighbourhoods of the map at every zoom level (precompute/regions/).
-//
-// Files (not yet listed in the manifest; see `regionsInfoSchema` for the entry it should gain):
-//   regions/<level>.<hash>.json      one per level, 0 = coarsest: that level's regions (regionLevelFileSchema)
-//   regions/members.<hash>.json      the finest region of every feature (regionMembersFileSchema)
-// Levels nest exactly: every region of level L + 1 lies inside one region of level L, and each
-// level covers every alive feature once. Dead features belong to no region.
-// ---------------------------------------------------------------------------------------------
-
-const pointSchema = z.tuple([z.number(), z.number()]);
-
-/** One region of the map. */
-export const regionSchema = z.object({
-  /** `<level>-<index>`, e.g. `2-137`: unique in the atlas but renumbered by every build; link by `slug`. */
-  id: z.string().regex(/^\d+-\d+$/),
-  /** 0 = coarsest (a handful of regions); the finest level has regions of about 5–30 features. */
-  level: z.number().int().nonnegative(),
-  /** Position within its level's file. Regions are grouped by parent, then by size (largest first). */
-  index: z.number().int().nonnegative(),
-  /** Id of the enclosing region one level up; null at level 0. */
-  parent: z.string().regex(/^\d+-\d+$/).nullable(),
-  /** Number of regions one level down inside this one (0 at the finest level). */
-  children: z.number().int().nonnegative(),
-  /** Number of member features. */
-  members: z.number().int().positive(),
-  /** Mean position of the region's core members (outliers left out), in layout units: a place for its name. */
-  centroid: pointSchema,
-  /** [minX, minY, maxX, maxY] of the core members, in layout units: where to zoom to show the region. */
-  bounds: z.tuple([z.number(), z.number(), z.number(), z.number()]),
-  /** Convex outline of the core members, counter-clockwise, at most 32 points (fewer than 3 for tiny regions). */
-  hull: z.array(pointSchema),
-  /** Display name: automatic ("storms · hurricane · coast", lowercase terms joined by " · ") or hand-written. */
-  name: z.string().min(1),
-  /** URL slug, unique among all regions of the atlas, kept across rebuilds when the region keeps most of its members. */
-  slug: slugSchema,
-  /** Whether `name` was made from the labels ("auto") or written by a person ("manual", from regions.names.json). */
-  nameSource: z.enum(["auto", "manual"]),
-  /** The label terms behind the automatic name, most distinctive first (also for manual names). */
-  terms: z.array(z.string()),
-  /** Up to 12 member ids closest to the region's mean decoder direction, closest first: its most typical features. */
-  top: z.array(featureIdSchema),
-  /** Mean cosine between the members' decoder rows and their mean direction, in [0, 1]: how tight the region is. */
-  cohesion: z.number().min(0).max(1),
-});
-export type Region = z.infer<typeof regionSchema>;
-
-/** `regions/<level>.<hash>.json`: the regions of one level. */
-export const regionLevelFileSchema = z.object({
-  formatVersion: z.literal(FORMAT_VERSION),
-  level: z.number().int().nonnegative(),
-  /** This level's regions, by `index`. */
-  regions: z.array(regionSchema),
-});
-export type RegionLevelFile = z.infer<typeof regionLevelFileSchema>;
-
-/**
- * `regions/members.<hash>.json`: membership of every feature. `leaf[id]` is the index (within the
- * finest level) of the feature's finest region, or −1 for a dead feature; its region at a coarser
- * level is found by following `parent`. One number per feature, so it stays small at 1M features.
- */
-export const regionMembersFileSchema = z.object({
-  formatVersion: z.literal(FORMAT_VERSION),
-  /** Number of levels; the finest is levels − 1. */
-  levels: z.number().int().positive(),
-  leaf: z.array(z.number().int().min(-1)),
-});
-export type RegionMembersFile = z.infer<typeof regionMembersFileSchema>;
-
-/** Measured quality of one level of regions (for the manifest's `quality` and the build summary). */
-export const regionLevelQualitySchema = z.object({
-  level: z.number().int().nonnegative(),
-  regions: z.number().int().nonnegative(),
-  medianSize: z.number().nonnegative(),
-  /** Mean cosine between decoder rows of two features of one region (sampled pairs). */
-  within: z.number(),
-  /** Mean cosine between decoder rows of two features of different regions (sampled pairs). */
-  between: z.number(),
-  /** Mean share of a feature's 10 nearest map neighbours that are in its region. */
-  layoutPurity: z.number().min(0).max(1),
-});
-export type RegionLevelQuality = z.infer<typeof regionLevelQualitySchema>;
-
-/**
- * The manifest entry the regions should get: `regions: regionsInfoSchema.nullable()` (null when a
- * build has no regions). Not wired into `manifestSchema` yet.
- */
-export const regionsInfoSchema = z.object({
-  /** One file per level, coarsest first; `levels[l].level === l`. */
-  levels: z.array(
-    z.object({
-      level: z.number().int().nonnegative(),
-      /** Number of regions at this level. */
-      count: z.number().int().positive(),
-      path: relPathSchema,
-    }),
-  ),
-  /** The regionMembersFileSchema file. */
-  members: relPathSchema,
-});
-export type RegionsInfo = z.infer<typeof regionsInfoSchema>;

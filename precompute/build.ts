@@ -18,6 +18,11 @@ import { AtlasWriter, stableJson } from "./write/atlas-writer.ts";
 import { featureShards, resolveDensity, type RecordInputs } from "./write/feature-records.ts";
 import { BuildLog, formatBytes, type StageTiming } from "./log.ts";
 import { keyToFileStem, parseKey } from "../contract/tile-keys.ts";
+import { buildRegions } from "./regions/hierarchy.ts";
+import { measureRegions, formatRegionQuality } from "./regions/quality.ts";
+import { NAMES_FILE, readNamesFile } from "./regions/names-file.ts";
+import { readPreviousRegions, regionFiles } from "./regions/files.ts";
+import { describeInput } from "./read/hash.ts";
 
 export interface BuildOptions {
   /** Dictionary folder or file. */
@@ -124,6 +129,19 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
 
   const xy = await log.stage("Laying out (UMAP)", (p) => layoutUmap(graph, { ...params.umap, seed: params.seed }, p));
 
+  // Hand-written region names live beside the dictionary; the previous build's regions (if any)
+  // let slugs survive a rebuild. Both are read before the writer touches the output folder.
+  const namesPath = besideDictionary(opts.dictionary, [NAMES_FILE])[0];
+  const names = namesPath ? readNamesFile(namesPath, n) : undefined;
+  const previous = readPreviousRegions(opts.out);
+  const regions = await log.stage("Finding regions", (p) => {
+    const labels = Array.from({ length: n }, (_, i) => metadata.labels.get(i)?.label ?? null);
+    return buildRegions({ graph, xy, unit, d, alive, labels, seed: params.seed }, { previous, ...(names && { names }) }, p);
+  });
+  for (const w of regions.warnings) log.warn(w);
+  const regionQuality = measureRegions(regions, unit, d, xy, { seed: params.seed });
+  log.info(formatRegionQuality(regionQuality).replace(/^/gm, "  "));
+
   const density = resolveDensity(n, dict.log10Density, metadata);
   const records: RecordInputs = {
     n, norms, alive, graph, xy, density, metadata,
@@ -173,6 +191,15 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
     });
     log.info(`  ${chunks.length} search chunks`);
 
+    const regionsInfo = await log.stage("Writing regions", () => {
+      const files = regionFiles(regions);
+      if (!files) return null;
+      return {
+        levels: files.levels.map((f) => ({ level: f.level, count: f.regions.length, path: writer.add("regions", String(f.level), "json", stableJson(f)) })),
+        members: writer.add("regions", "members", "json", stableJson(files.members)),
+      };
+    });
+
     let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
     for (let i = 0; i < n; i++) {
       const x = xy[2 * i]!, y = xy[2 * i + 1]!;
@@ -195,11 +222,12 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
       dictionary: dict.info,
       counts: { features: n, dead: deadCount, labelled: metadata.labels.size, withExamples, withDensity },
       params,
-      inputs: [...dict.inputs, ...metadata.inputs].sort((a, b) => (a.role + a.name < b.role + b.name ? -1 : 1)),
-      quality: { knnRecall: recall },
+      inputs: [...dict.inputs, ...metadata.inputs, ...(namesPath ? [describeInput("other", namesPath)] : [])].sort((a, b) => (a.role + a.name < b.role + b.name ? -1 : 1)),
+      quality: { knnRecall: recall, regions: regionQuality },
       bounds: [minX, minY, maxX, maxY],
       tiles,
       shards,
+      regions: regionsInfo,
       search: { engine: "flexsearch", chunks },
     });
     log.info(
@@ -207,6 +235,7 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
         ["atlas", `${resolve(opts.out)} (id ${id})`],
         ["features", `${n.toLocaleString("en-US")} (${deadCount} dead, ${metadata.labels.size.toLocaleString("en-US")} labelled)`],
         ["kNN recall", `${recall.recall.toFixed(4)} @${recall.k} (sample ${recall.sample})`],
+        ["regions", regionQuality.map((q) => `${q.regions}`).join(" → ") + " per level"],
         ["files", `${writer.fileCount + 1} (${tiles.length} tiles, ${shards.length} shards, ${chunks.length} search chunks)`],
         ["size", formatBytes(writer.bytesWritten)],
       ]),
