@@ -494,12 +494,21 @@ class AtlasMap {
     meta.textContent = `#${id} · ${describeLog10Density(hit.tile.log10Density[hit.index]!)}`;
     this.tooltip.replaceChildren(title, meta);
     this.tooltip.hidden = false;
-    // Keep the tooltip inside the map: flip to the left/top near the right/bottom edge.
+    // Keep the tooltip on the uncovered map: flip it left/up near the right/bottom edge, where the
+    // side panel (or bottom sheet) counts as the edge.
     const pad = 14;
     const w = this.tooltip.offsetWidth;
     const h = this.tooltip.offsetHeight;
-    const x = info.x + pad + w > this.width() ? info.x - pad - w : info.x + pad;
-    const y = info.y + pad + h > this.height() ? info.y - pad - h : info.y + pad;
+    let right = this.width();
+    let bottom = this.height();
+    if (!this.panel.hidden) {
+      const map = this.mapEl.getBoundingClientRect();
+      const panel = this.panel.getBoundingClientRect();
+      if (panel.width > map.width * 0.8) bottom = Math.min(bottom, panel.top - map.top);
+      else right = Math.min(right, panel.left - map.left);
+    }
+    const x = info.x + pad + w > right ? info.x - pad - w : info.x + pad;
+    const y = info.y + pad + h > bottom ? info.y - pad - h : info.y + pad;
     this.tooltip.style.transform = `translate(${Math.max(4, x)}px, ${Math.max(4, y)}px)`;
   }
 
