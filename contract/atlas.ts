@@ -18,13 +18,11 @@
  * - Density is the fraction of tokens on which a feature fires, in [0, 1]; `log10Density` is
  *   its base-10 logarithm as SAELens' `sparsity.safetensors` stores it.
  */
-import { z } from "zod";
 
-/**
- * Version of the atlas format. Bump it on any change that an older reader would misread; the
- * site refuses to build an atlas of another version, and the map warns in the browser.
- */
-export const FORMAT_VERSION = 1 as const;
+import { z } from "zod";
+import { FORMAT_VERSION } from "./lookup.ts";
+
+export { FORMAT_VERSION, shardFor } from "./lookup.ts";
 
 /** A URL-safe identifier: lowercase letters, digits and single hyphens, 1–64 characters. */
 export const slugSchema = z
@@ -480,20 +478,6 @@ export function parseManifest(data: unknown, where = "manifest.json"): Manifest 
   return parseWithFriendlyErrors(manifestSchema, data, where);
 }
 
-/** The shard that holds feature `id`, or undefined when the id is out of range. */
-export function shardFor(manifest: Pick<Manifest, "shards">, id: number): ShardInfo | undefined {
-  const shards = manifest.shards;
-  let lo = 0;
-  let hi = shards.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const s = shards[mid]!;
-    if (id < s.first) hi = mid - 1;
-    else if (id >= s.first + s.count) lo = mid + 1;
-    else return s;
-  }
-  return undefined;
-}
 
 /**
  * Split a label into index terms. Both the search build and the browser use this, so a query is
@@ -508,3 +492,7 @@ export function searchTerms(text: string): string[] {
     .split(/[^\p{L}\p{N}]+/u)
     .filter((t) => t.length > 0);
 }
+
+// lookup.ts mirrors the shard entry without zod; this line fails to compile if the two drift.
+const _shardInfoMirrors: [ShardInfo, import("./lookup.ts").ShardInfo] extends [import("./lookup.ts").ShardInfo, ShardInfo] ? true : never = true;
+void _shardInfoMirrors;

@@ -5,7 +5,8 @@
  * Only types come from the contract's schemas: the browser trusts files that the site build has
  * already validated, and checks the one thing a stale cache could get wrong, the format version.
  */
-import { FORMAT_VERSION, shardFor, type FeatureRecord, type FeatureShard, type Manifest } from "../../contract/atlas.ts";
+import { FORMAT_VERSION, shardFor } from "../../contract/lookup.ts";
+import type { FeatureRecord, FeatureShard, Manifest } from "../../contract/atlas.ts";
 
 /** URL prefix of an atlas's files, ending in `/`. */
 export function dataUrl(atlasId: string, base: string = import.meta.env.BASE_URL): string {
