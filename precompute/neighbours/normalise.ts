@@ -3,6 +3,8 @@
  * rows, which is what both the kNN index (inner-product space) and the exact checks use.
  */
 
+import { allocateRows, rowsFit } from "./simd.ts";
+
 export interface NormalisedRows {
   /** [n × d] rows scaled to length 1; dead rows are left all zero. */
   unit: Float32Array;
@@ -24,7 +26,9 @@ export function normaliseRows(decoder: Float32Array, n: number, d: number): Norm
   if (decoder.length !== n * d) {
     throw new Error(`normaliseRows: expected ${n} × ${d} = ${n * d} values, got ${decoder.length}`);
   }
-  const unit = new Float32Array(n * d);
+  // Straight into shared WebAssembly memory when it fits, where the neighbour search's kernels
+  // and worker threads read it without a copy (see simd.ts).
+  const unit = rowsFit(n, d) ? allocateRows(n, d) : new Float32Array(n * d);
   const norms = new Float32Array(n);
   const alive = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
