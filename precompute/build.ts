@@ -123,7 +123,7 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
     buildKnnGraph(unit, n, d, alive, { ...params.knn, seed: params.seed }, p),
   );
   const recall = await log.stage("Measuring kNN recall", () =>
-    measureRecall(unit, n, d, alive, graph, { k: params.knn.k, sample: opts.recallSample ?? DEFAULTS.recallSample, seed: params.seed }),
+    measureRecall(unit, n, d, alive, graph, { k: params.knn.k, seed: params.seed, ...(opts.recallSample !== undefined ? { sample: opts.recallSample } : {}) }),
   );
   log.info(`  recall@${recall.k} = ${recall.recall.toFixed(4)} on ${recall.sample} sampled features`);
 
