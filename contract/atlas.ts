@@ -366,6 +366,15 @@ export const exampleSchema = z.object({
 });
 export type Example = z.infer<typeof exampleSchema>;
 
+/** Activation histogram of one feature: see `featureRecordSchema.histogram`. */
+export const histogramSchema = z
+  .object({
+    heights: z.array(z.number().nonnegative()).min(1),
+    values: z.array(z.number()).min(1),
+  })
+  .refine((h) => h.heights.length === h.values.length, "heights and values must have the same length");
+export type Histogram = z.infer<typeof histogramSchema>;
+
 /** A token and its effect on the output logits. */
 export const logitSchema = z.object({ token: z.string(), value: z.number() });
 
@@ -402,6 +411,14 @@ export const featureRecordSchema = z.object({
   examples: z.array(exampleSchema),
   /** Output tokens the feature promotes (positive) and suppresses (negative), when the input has them. */
   logits: z.object({ positive: z.array(logitSchema), negative: z.array(logitSchema) }).nullable(),
+  /**
+   * Histogram of the feature's non-zero activations over the tokens the input sampled (SAEDashboard /
+   * Neuronpedia `freq_hist_data_bar_heights` / `freq_hist_data_bar_values`), when the input has one.
+   * Bars are equally wide; `values[i]` is the centre of bar i in activation units (the same units as
+   * `examples[].values`), ascending; `heights[i]` is the number of sampled tokens whose activation fell
+   * in bar i (a count, ≥ 0). Both lists have the same length (≥ 1). Absent or null when unknown.
+   */
+  histogram: histogramSchema.nullable().optional(),
 });
 export type FeatureRecord = z.infer<typeof featureRecordSchema>;
 

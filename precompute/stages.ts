@@ -3,7 +3,7 @@
  * write). Each stage folder exports one main function taking and returning these shapes; the
  * orchestration lives in `build.ts`. Internal to precompute: the site only sees `contract/`.
  */
-import type { DictionaryInfo, Example, InputFile } from "../contract/atlas.ts";
+import type { DictionaryInfo, Example, Histogram, InputFile } from "../contract/atlas.ts";
 
 /** A dictionary as read from disk, before any processing. */
 export interface Dictionary {
@@ -31,6 +31,8 @@ export interface ActivationEntry {
   /** Firing density in [0, 1] (`frac_nonzero`), when given. */
   density: number | null;
   logits: { positive: { token: string; value: number }[]; negative: { token: string; value: number }[] } | null;
+  /** Activation histogram (`freq_hist_data_bar_*`), when given; see featureRecordSchema.histogram. */
+  histogram?: Histogram | null;
 }
 
 export interface Metadata {

@@ -3,11 +3,12 @@
  *
  * - SAEDashboard batch JSON (`{model_id, layer, sae_set, features: [{feature_index, frac_nonzero,
  *   pos_str, pos_values, neg_str, neg_values, activations: [{bin_min, bin_max, bin_contains,
- *   tokens, values, …}]}]}`), as one or more files, `.json` or `.json.gz`, or a folder of
- *   `batch-<n>.json[.gz]`;
+ *   tokens, values, …}], freq_hist_data_bar_heights, freq_hist_data_bar_values}]}`), as one or
+ *   more files, `.json` or `.json.gz`, or a folder of `batch-<n>.json[.gz]`;
  * - Neuronpedia export rows: `activations/batch-<n>.jsonl.gz` (one example a row: `index` as a
  *   string, `tokens`, `values`, `binMin`, `binMax`, …) and `features/batch-<n>.jsonl.gz`
- *   (`index`, `frac_nonzero`, `pos_str`, `pos_values`, `neg_str`, `neg_values`); a file, a folder
+ *   (`index`, `frac_nonzero`, `pos_str`, `pos_values`, `neg_str`, `neg_values`,
+ *   `freq_hist_data_bar_heights`, `freq_hist_data_bar_values`); a file, a folder
  *   of batch files, or the export folder holding `features/` and `activations/`.
  *
  * Conversions: tokens go through `decodeTokens` (GPT-2 `Ġ` → space, `Ċ` → newline, byte-level
@@ -25,7 +26,7 @@
  */
 import { existsSync } from "node:fs";
 import { basename, join, relative, resolve as resolvePath } from "node:path";
-import type { Example, InputFile } from "../../contract/atlas.ts";
+import type { Example, Histogram, InputFile } from "../../contract/atlas.ts";
 import type { ActivationEntry, LabelEntry } from "../stages.ts";
 import {
   at, batchFiles, defaultWarn, featureId, forEachJsonLine, innerName, isDirectory, isRecord, parseJson,
@@ -64,6 +65,8 @@ interface Acc {
   densityFrom: Origin | null;
   logits: Logits | null;
   logitsFrom: Origin | null;
+  histogram: Histogram | null;
+  histogramFrom: Origin | null;
 }
 
 /** The earlier origin, with its full path when its short name alone would look like the current one. */
@@ -85,7 +88,7 @@ class Collector {
   private get(id: number): Acc {
     let a = this.byId.get(id);
     if (!a) {
-      a = { examples: [], examplesFrom: null, density: null, densityFrom: null, logits: null, logitsFrom: null };
+      a = { examples: [], examplesFrom: null, density: null, densityFrom: null, logits: null, logitsFrom: null, histogram: null, histogramFrom: null };
       this.byId.set(id, a);
     }
     return a;
@@ -124,6 +127,15 @@ class Collector {
     a.logitsFrom = from;
   }
 
+  setHistogram(id: number, histogram: Histogram, from: Origin): void {
+    const a = this.get(id);
+    if (a.histogramFrom !== null) {
+      throw new InputError(`${from.where}: feature ${id} already has an activation histogram from ${earlier({ name: a.histogramFrom.where, path: a.histogramFrom.file }, from.where)}`);
+    }
+    a.histogram = histogram;
+    a.histogramFrom = from;
+  }
+
   /** Sort and cap the examples of the features touched since the last call, to bound memory. */
   settle(): void {
     for (const id of this.touched) {
@@ -136,7 +148,7 @@ class Collector {
   result(): Map<number, ActivationEntry> {
     this.settle();
     const out = new Map<number, ActivationEntry>();
-    for (const [id, a] of this.byId) out.set(id, { examples: a.examples, density: a.density, logits: a.logits });
+    for (const [id, a] of this.byId) out.set(id, { examples: a.examples, density: a.density, logits: a.logits, ...(a.histogram ? { histogram: a.histogram } : {}) });
     return sortedById(out);
   }
 }
@@ -223,10 +235,30 @@ function logitsOf(row: Record<string, unknown>, where: string, id: number): Logi
   };
 }
 
-/** Density and logits from a feature object (SAEDashboard feature or Neuronpedia features row). */
+/** `freq_hist_data_bar_heights/values`: counts per bar and bar centres; null when absent or empty. */
+function histogramOf(row: Record<string, unknown>, where: string, id: number): Histogram | null {
+  const heights = row.freq_hist_data_bar_heights;
+  const values = row.freq_hist_data_bar_values;
+  if ((heights === undefined || heights === null) && (values === undefined || values === null)) return null;
+  if (!Array.isArray(heights) || !Array.isArray(values) || heights.length !== values.length) {
+    throw new InputError(`${where}: feature ${id}: freq_hist_data_bar_heights and freq_hist_data_bar_values must be lists of numbers of the same length`);
+  }
+  if (heights.length === 0) return null;
+  heights.forEach((h: unknown, i) => {
+    if (!finiteNumber(h) || h < 0) throw new InputError(`${where}: feature ${id}: freq_hist_data_bar_heights[${i}] = ${JSON.stringify(h)} is not a count ≥ 0`);
+  });
+  values.forEach((v: unknown, i) => {
+    if (!finiteNumber(v)) throw new InputError(`${where}: feature ${id}: freq_hist_data_bar_values[${i}] = ${JSON.stringify(v)} is not a finite number`);
+  });
+  return { heights: heights as number[], values: values as number[] };
+}
+
+/** Density, logits and histogram from a feature object (SAEDashboard feature or Neuronpedia features row). */
 function takeFeatureFields(c: Collector, id: number, row: Record<string, unknown>, from: Origin): void {
   const density = densityOf(row.frac_nonzero, from.where, id);
   if (density !== null) c.setDensity(id, density, from);
+  const histogram = histogramOf(row, from.where, id);
+  if (histogram) c.setHistogram(id, histogram, from);
   const logits = logitsOf(row, from.where, id);
   if (logits) c.setLogits(id, logits, from);
 }
@@ -263,7 +295,7 @@ type RowKind = "activation" | "feature" | "explanation" | "unknown";
 function rowKind(row: Record<string, unknown>): RowKind {
   if ("tokens" in row && "values" in row) return "activation";
   if ("description" in row && "index" in row) return "explanation";
-  if ("index" in row && ("frac_nonzero" in row || "pos_str" in row || "neg_str" in row || "maxActApprox" in row)) return "feature";
+  if ("index" in row && ("frac_nonzero" in row || "pos_str" in row || "neg_str" in row || "maxActApprox" in row || "freq_hist_data_bar_heights" in row)) return "feature";
   return "unknown";
 }
 

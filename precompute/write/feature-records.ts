@@ -71,6 +71,8 @@ export function featureRecord(i: number, inp: RecordInputs): FeatureRecord {
     neighbours,
     examples: (acts?.examples ?? []).slice(0, inp.storedExamples),
     logits: acts?.logits ?? null,
+    // Left out rather than null when unknown: most atlases have none, and it would cost bytes in every record.
+    ...(acts?.histogram ? { histogram: acts.histogram } : {}),
   };
 }
 

@@ -1,0 +1,67 @@
+/**
+ * The activation histogram (`freq_hist_data_bar_heights/values`) read from SAEDashboard batches and
+ * Neuronpedia features rows, and carried into the feature records.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { featureRecordSchema } from "../../contract/atlas.ts";
+import { loadActivations } from "../../precompute/read/activations.ts";
+import { cleanTemp, fixtures, jsonl, tempDir, write } from "./helpers/read-files.ts";
+
+afterEach(cleanTemp);
+
+const batch0 = join(fixtures, "saedashboard-gpt2-small-0-res-jb", "batch-0.json");
+
+describe("activation histogram", () => {
+  it("reads the real SAEDashboard batch: bars as given, none for a feature that never fired", () => {
+    const raw = JSON.parse(readFileSync(batch0, "utf8")) as {
+      features: { feature_index: number; freq_hist_data_bar_heights: number[]; freq_hist_data_bar_values: number[] }[];
+    };
+    const { activations } = loadActivations(batch0, 24576);
+    let withHist = 0;
+    for (const f of raw.features) {
+      const entry = activations.get(f.feature_index)!;
+      if (f.freq_hist_data_bar_heights.length === 0) {
+        expect(entry.histogram ?? null).toBeNull();
+        continue;
+      }
+      withHist++;
+      expect(entry.histogram).toEqual({ heights: f.freq_hist_data_bar_heights, values: f.freq_hist_data_bar_values });
+    }
+    expect(withHist).toBeGreaterThan(0);
+  });
+
+  it("reads Neuronpedia features rows, and refuses mismatched or negative bars naming the row", () => {
+    const dir = tempDir();
+    const row = { index: "3", frac_nonzero: 0.1, freq_hist_data_bar_heights: [5, 2, 0], freq_hist_data_bar_values: [0.5, 1.5, 2.5] };
+    write(join(dir, "features", "batch-0.jsonl.gz"), jsonl([row]), true);
+    expect(loadActivations(dir, 10).activations.get(3)!.histogram).toEqual({ heights: [5, 2, 0], values: [0.5, 1.5, 2.5] });
+
+    const bad = tempDir();
+    write(join(bad, "features", "batch-0.jsonl.gz"), jsonl([{ ...row, freq_hist_data_bar_values: [0.5] }]), true);
+    expect(() => loadActivations(bad, 10)).toThrow(/batch-0\.jsonl\.gz.*line 1.*feature 3.*same length/);
+    const negative = tempDir();
+    write(join(negative, "features", "batch-0.jsonl.gz"), jsonl([{ ...row, freq_hist_data_bar_heights: [5, -1, 0] }]), true);
+    expect(() => loadActivations(negative, 10)).toThrow(/feature 3.*heights\[1\] = -1/);
+  });
+
+  it("the same feature's histogram from two files is an error", () => {
+    const dir = tempDir();
+    const row = { index: "3", freq_hist_data_bar_heights: [1], freq_hist_data_bar_values: [0.5] };
+    const a = write(join(dir, "a", "features", "batch-0.jsonl.gz"), jsonl([row]), true);
+    const b = write(join(dir, "b", "features", "batch-0.jsonl.gz"), jsonl([row]), true);
+    expect(() => loadActivations([a, b], 10)).toThrow(/feature 3 already has an activation histogram/);
+  });
+
+  it("the record schema accepts a histogram, none, and refuses unequal lengths", () => {
+    const base = {
+      id: 0, label: null, labelSource: null, otherLabels: [], density: null, decoderNorm: 1, dead: false,
+      x: 0.5, y: 0.5, neighbours: [], examples: [], logits: null,
+    };
+    expect(featureRecordSchema.safeParse(base).success).toBe(true);
+    expect(featureRecordSchema.safeParse({ ...base, histogram: null }).success).toBe(true);
+    expect(featureRecordSchema.safeParse({ ...base, histogram: { heights: [1, 2], values: [0.1, 0.2] } }).success).toBe(true);
+    expect(featureRecordSchema.safeParse({ ...base, histogram: { heights: [1, 2], values: [0.1] } }).success).toBe(false);
+  });
+});
