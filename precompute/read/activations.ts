@@ -140,7 +140,7 @@ class Collector {
   settle(): void {
     for (const id of this.touched) {
       const a = this.byId.get(id)!;
-      a.examples = sortExamples(a.examples).slice(0, this.maxExamples);
+      a.examples = capExamples(sortExamples(a.examples), this.maxExamples);
     }
     this.touched.clear();
   }
@@ -168,6 +168,41 @@ export function sortExamples(examples: Example[]): Example[] {
     }
     return b.maxValue - a.maxValue;
   });
+}
+
+/**
+ * At most `max` of `sorted` (sortExamples order), keeping every quantile group represented: a
+ * SAEDashboard feature has ~20 top activations and a few examples per interval, and a plain cut
+ * would keep the top group only. The top group gets half the slots first, then the groups take
+ * turns, high to low, until the slots run out. Order is kept.
+ */
+export function capExamples(sorted: Example[], max: number): Example[] {
+  if (sorted.length <= max) return sorted;
+  const groups: Example[][] = [];
+  for (const e of sorted) {
+    const last = groups.at(-1);
+    const prev = last?.[0]?.bin;
+    if (last && (prev === e.bin || (prev && e.bin && prev[0] === e.bin[0] && prev[1] === e.bin[1]))) last.push(e);
+    else groups.push([e]);
+  }
+  if (groups.length === 1) return sorted.slice(0, max);
+  const take = groups.map(() => 0);
+  let left = max;
+  if (groups[0]![0]!.bin === null) {
+    take[0] = Math.min(groups[0]!.length, Math.ceil(max / 2));
+    left -= take[0];
+  }
+  for (let progressed = true; left > 0 && progressed; ) {
+    progressed = false;
+    for (let g = 0; g < groups.length && left > 0; g++) {
+      if (take[g]! < groups[g]!.length) {
+        take[g]!++;
+        left--;
+        progressed = true;
+      }
+    }
+  }
+  return groups.flatMap((g, i) => g.slice(0, take[i]));
 }
 
 function finiteNumber(v: unknown): v is number {

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { featureRecordSchema } from "../../contract/atlas.ts";
-import { loadActivations } from "../../precompute/read/activations.ts";
+import { capExamples, loadActivations, sortExamples } from "../../precompute/read/activations.ts";
 import { cleanTemp, fixtures, jsonl, tempDir, write } from "./helpers/read-files.ts";
 
 afterEach(cleanTemp);
@@ -63,5 +63,28 @@ describe("activation histogram", () => {
     expect(featureRecordSchema.safeParse({ ...base, histogram: null }).success).toBe(true);
     expect(featureRecordSchema.safeParse({ ...base, histogram: { heights: [1, 2], values: [0.1, 0.2] } }).success).toBe(true);
     expect(featureRecordSchema.safeParse({ ...base, histogram: { heights: [1, 2], values: [0.1] } }).success).toBe(false);
+  });
+});
+
+describe("capExamples keeps every quantile group", () => {
+  const ex = (maxValue: number, bin: [number, number] | null) => ({ tokens: ["a"], values: [maxValue], maxIndex: 0, maxValue, bin });
+  it("gives the top group half the slots, then the intervals take turns from high to low", () => {
+    const top = [9, 8.5, 8, 7.5, 7, 6.5, 6].map((v) => ex(v, null));
+    const hi = [5, 4.5, 4].map((v) => ex(v, [4, 6] as [number, number]));
+    const lo = [1, 0.5].map((v) => ex(v, [0, 2] as [number, number]));
+    const kept = capExamples(sortExamples([...lo, ...hi, ...top]), 6);
+    expect(kept.map((e) => e.maxValue)).toEqual([9, 8.5, 8, 5, 4.5, 1]);
+  });
+  it("cuts a single group plainly and leaves short lists alone", () => {
+    const top = [3, 2, 1].map((v) => ex(v, null));
+    expect(capExamples(top, 2).map((e) => e.maxValue)).toEqual([3, 2]);
+    expect(capExamples(top, 5)).toBe(top);
+  });
+  it("the real SAEDashboard batch keeps its intervals under the default cap of 20", () => {
+    const { activations } = loadActivations(batch0, 24576, { maxExamples: 20 });
+    const f0 = activations.get(0)!;
+    expect(f0.examples).toHaveLength(20);
+    expect(f0.examples.filter((e) => e.bin === null).length).toBeGreaterThanOrEqual(10);
+    expect(new Set(f0.examples.filter((e) => e.bin).map((e) => e.bin!.join())).size).toBeGreaterThan(1);
   });
 });
