@@ -73,7 +73,8 @@ describe("capExamples keeps every quantile group", () => {
     const hi = [5, 4.5, 4].map((v) => ex(v, [4, 6] as [number, number]));
     const lo = [1, 0.5].map((v) => ex(v, [0, 2] as [number, number]));
     const kept = capExamples(sortExamples([...lo, ...hi, ...top]), 6);
-    expect(kept.map((e) => e.maxValue)).toEqual([9, 8.5, 8, 5, 4.5, 1]);
+    // Top group: 3 of 6 slots first; then one turn each: top (7.5), [4, 6] (5), [0, 2] (1).
+    expect(kept.map((e) => e.maxValue)).toEqual([9, 8.5, 8, 7.5, 5, 1]);
   });
   it("cuts a single group plainly and leaves short lists alone", () => {
     const top = [3, 2, 1].map((v) => ex(v, null));
