@@ -8,3 +8,11 @@ export interface SearchSelectDetail {
   atlas: string;
   id: number;
 }
+
+/** The search box's choice of a region: the map fits it, elsewhere the box opens its page. */
+export const REGION_SELECT_EVENT = "atlas:region-select";
+
+export interface RegionSelectDetail {
+  atlas: string;
+  slug: string;
+}

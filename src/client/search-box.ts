@@ -1,12 +1,19 @@
 /**
- * The header search box: an ARIA combobox over a listbox of features.
+ * The header search box: an ARIA combobox over a listbox of features and named regions.
  *
- * The search index (flexsearch and its chunks) is loaded on first use, so pages that are only
- * read pay nothing for it. Choosing a result dispatches a cancelable `atlas:search-select` event
- * on window; the map page cancels it and flies to the feature, everywhere else the browser goes
- * to the feature's page. Results are untrusted text and are set with textContent only.
+ * The search index (flexsearch and its chunks) and the region index are loaded on first use, so
+ * pages that are only read pay nothing for them. Choosing a result dispatches a cancelable event
+ * on window (`atlas:search-select` for a feature, `atlas:region-select` for a region); the map page
+ * cancels it and flies there, everywhere else the browser goes to the feature's or region's page.
+ * Results are untrusted text and are set with textContent only.
+ *
+ * Regions, when any match, come first in a group of their own ("Regions", then "Features"): a
+ * listbox of `role="group"` items, each labelled, holding the options, as in the WAI-ARIA
+ * grouped-listbox pattern. Without region matches the listbox holds the feature options directly.
  */
-import { SEARCH_SELECT_EVENT, type SearchSelectDetail } from "./events.ts";
+import { regionPageUrl } from "../lib/region-index.ts";
+import { REGION_SELECT_EVENT, SEARCH_SELECT_EVENT, type RegionSelectDetail, type SearchSelectDetail } from "./events.ts";
+import type { RegionHit, RegionSearcher } from "./region-search.ts";
 
 interface Hit {
   id: number;
@@ -17,10 +24,35 @@ interface Searcher {
   search(query: string, limit: number): Promise<Hit[]>;
 }
 
+type Result = { kind: "feature"; hit: Hit } | { kind: "region"; hit: RegionHit };
+
 const LIMIT = 12;
+/** Regions shown at most: a few strong matches, above the features. */
+const REGION_LIMIT = 3;
 const DEBOUNCE_MS = 120;
 
 const searchers = new Map<string, Promise<Searcher>>();
+const regionSearchers = new Map<string, Promise<RegionSearcher>>();
+
+function regionSearcherFor(atlasId: string, base: string): Promise<RegionSearcher> {
+  let pending = regionSearchers.get(atlasId);
+  if (!pending) {
+    pending = import("./region-search.ts").then(({ createRegionSearcher }) => createRegionSearcher(atlasId, base));
+    pending.catch(() => regionSearchers.delete(atlasId));
+    regionSearchers.set(atlasId, pending);
+  }
+  return pending;
+}
+
+/** Region matches, or none when the region index cannot be had: feature search carries on without it. */
+async function searchRegions(atlasId: string, base: string, query: string): Promise<RegionHit[]> {
+  try {
+    return (await regionSearcherFor(atlasId, base)).search(query, REGION_LIMIT);
+  } catch (error) {
+    console.warn("region search failed:", error);
+    return [];
+  }
+}
 
 function searcherFor(atlasId: string, base: string): Promise<Searcher> {
   let pending = searchers.get(atlasId);
@@ -43,6 +75,7 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
   const select = root.querySelector<HTMLSelectElement>("[data-search-atlas]");
   if (!input || !list) return;
   const base = root.dataset["base"] ?? "/";
+  list.setAttribute("aria-label", "Matching regions and features");
   // On a page under an atlas's path (e.g. a 404 at /<atlas>/feature/…/) search that atlas first.
   if (select) {
     const here = window.location.pathname.slice(base.length).split("/")[0];
@@ -50,7 +83,8 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
   }
   const atlasId = (): string => select?.value ?? root.dataset["atlas"] ?? "";
 
-  let hits: Hit[] = [];
+  /** Results in display order: regions, then features. */
+  let hits: Result[] = [];
   let active = -1;
   let sequence = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -76,7 +110,7 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
   };
 
   const setActive = (index: number): void => {
-    const options = list.querySelectorAll<HTMLLIElement>("li[data-id]");
+    const options = list.querySelectorAll<HTMLLIElement>("li[role=option][data-index]");
     active = options.length === 0 ? -1 : (index + options.length) % options.length;
     options.forEach((li, i) => li.setAttribute("aria-selected", String(i === active)));
     const current = options[active];
@@ -88,47 +122,87 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
     }
   };
 
-  const choose = (hit: Hit): void => {
+  const choose = (result: Result): void => {
     const atlas = atlasId();
     close();
-    const event = new CustomEvent<SearchSelectDetail>(SEARCH_SELECT_EVENT, {
-      detail: { atlas, id: hit.id },
-      cancelable: true,
-    });
-    if (window.dispatchEvent(event)) {
-      window.location.href = featureHref(base, atlas, hit.id);
+    let handled: boolean;
+    if (result.kind === "region") {
+      const event = new CustomEvent<RegionSelectDetail>(REGION_SELECT_EVENT, { detail: { atlas, slug: result.hit.slug }, cancelable: true });
+      handled = !window.dispatchEvent(event);
+      if (!handled) window.location.href = regionPageUrl(base, atlas, result.hit.slug);
     } else {
-      input.blur();
+      const event = new CustomEvent<SearchSelectDetail>(SEARCH_SELECT_EVENT, { detail: { atlas, id: result.hit.id }, cancelable: true });
+      handled = !window.dispatchEvent(event);
+      if (!handled) window.location.href = featureHref(base, atlas, result.hit.id);
     }
+    if (handled) input.blur();
+  };
+
+  const option = (result: Result, i: number): HTMLLIElement => {
+    const li = document.createElement("li");
+    li.id = `${list.id}-option-${i}`;
+    li.setAttribute("role", "option");
+    li.setAttribute("aria-selected", "false");
+    li.dataset["index"] = String(i);
+    const label = document.createElement("span");
+    label.className = "result-label";
+    const meta = document.createElement("span");
+    meta.className = "result-id";
+    if (result.kind === "region") {
+      li.dataset["region"] = result.hit.slug;
+      label.textContent = result.hit.name;
+      meta.textContent = `${result.hit.kind} · ${result.hit.members}`;
+      li.setAttribute("aria-label", `${result.hit.name}, ${result.hit.kind} of ${result.hit.members} features`);
+    } else {
+      li.dataset["id"] = String(result.hit.id);
+      label.textContent = result.hit.label && result.hit.label.trim() ? result.hit.label : `Feature #${result.hit.id}`;
+      meta.textContent = `#${result.hit.id}`;
+    }
+    li.append(label, meta);
+    // mousedown would blur the input (and close the list) before click lands.
+    li.addEventListener("mousedown", (e) => e.preventDefault());
+    li.addEventListener("click", () => choose(result));
+    return li;
+  };
+
+  const group = (name: string, key: string, items: HTMLLIElement[]): HTMLLIElement => {
+    const li = document.createElement("li");
+    li.className = "result-group";
+    li.setAttribute("role", "group");
+    const heading = document.createElement("span");
+    heading.id = `${list.id}-${key}-label`;
+    heading.className = "result-group-label";
+    heading.setAttribute("role", "presentation");
+    heading.textContent = name;
+    li.setAttribute("aria-labelledby", heading.id);
+    const inner = document.createElement("ul");
+    inner.setAttribute("role", "none");
+    inner.append(...items);
+    li.append(heading, inner);
+    return li;
   };
 
   const render = (): void => {
     list.replaceChildren();
     if (hits.length === 0) {
-      showStatus("No matching features");
+      showStatus("No matching features or regions");
       return;
     }
-    hits.forEach((hit, i) => {
-      const li = document.createElement("li");
-      li.id = `${list.id}-option-${i}`;
-      li.setAttribute("role", "option");
-      li.setAttribute("aria-selected", "false");
-      li.dataset["id"] = String(hit.id);
-      const label = document.createElement("span");
-      label.className = "result-label";
-      label.textContent = hit.label && hit.label.trim() ? hit.label : `Feature #${hit.id}`;
-      const id = document.createElement("span");
-      id.className = "result-id";
-      id.textContent = `#${hit.id}`;
-      li.append(label, id);
-      // mousedown would blur the input (and close the list) before click lands.
-      li.addEventListener("mousedown", (e) => e.preventDefault());
-      li.addEventListener("click", () => choose(hit));
-      list.append(li);
-    });
+    const items = hits.map((r, i) => option(r, i));
+    const regionItems = items.filter((_, i) => hits[i]!.kind === "region");
+    const featureItems = items.filter((_, i) => hits[i]!.kind === "feature");
+    if (regionItems.length === 0) list.append(...featureItems);
+    else {
+      list.append(group("Regions", "regions", regionItems));
+      if (featureItems.length > 0) list.append(group("Features", "features", featureItems));
+    }
     list.hidden = false;
     input.setAttribute("aria-expanded", "true");
-    if (live) live.textContent = `${hits.length} result${hits.length === 1 ? "" : "s"}`;
+    const count = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
+    if (live) {
+      live.textContent =
+        regionItems.length > 0 ? `${count(regionItems.length, "region")} and ${count(featureItems.length, "feature")}` : count(hits.length, "result");
+    }
     active = -1;
   };
 
@@ -141,10 +215,13 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
       return;
     }
     try {
-      const searcher = await searcherFor(atlasId(), base);
-      const found = await searcher.search(query, LIMIT);
+      const atlas = atlasId();
+      const [found, regions] = await Promise.all([
+        searcherFor(atlas, base).then((searcher) => searcher.search(query, LIMIT)),
+        searchRegions(atlas, base, query),
+      ]);
       if (mine !== sequence) return;
-      hits = found;
+      hits = [...regions.map((hit): Result => ({ kind: "region", hit })), ...found.map((hit): Result => ({ kind: "feature", hit }))];
       render();
     } catch (error) {
       if (mine !== sequence) return;
@@ -161,6 +238,7 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
   // Start loading the index as soon as the user shows interest.
   input.addEventListener("focus", () => {
     searcherFor(atlasId(), base).catch(() => {});
+    regionSearcherFor(atlasId(), base).catch(() => {});
     if (hits.length > 0 && input.value.trim()) render();
   });
   input.addEventListener("blur", () => close());

@@ -78,10 +78,9 @@ export function regionPageUrl(base: string, atlasId: string, slug: string): stri
 
 /** Fetch and decode an atlas's region index (browser). */
 export async function fetchRegionIndex(url: string): Promise<RegionEntry[]> {
-  let response = await fetch(url);
   // `astro dev` (5.x) matches a dynamic file endpoint only with a trailing slash
   // (withastro/astro#17001); built sites serve the plain file.
-  if (response.status === 404 && import.meta.env.DEV) response = await fetch(`${url}/`);
+  const response = await fetch(import.meta.env.DEV ? `${url}/` : url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return decodeRegionIndex((await response.json()) as RegionIndexFile);
 }
