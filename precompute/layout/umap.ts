@@ -7,11 +7,14 @@
  * embedding is uniform random in [-10, 10]², not spectral, so it needs no data either. We pass an
  * array of n references to one empty vector.
  *
- * Known limits of umap-js 1.4 (to be addressed by a later issue, not here): its sparse matrices
- * are `Map`s keyed by "row:col" strings, so the fuzzy graph (plus the search graph it builds for
- * `transform()`) costs roughly 62 KB per point, and it runs out of memory past roughly 700k points
- * (measured: ~1 GB peak RSS for kNN + layout of 16k × 768). Epochs are also slow: ~0.2 s each at 16k points.
- * `initializeFit` is one long synchronous call that cannot report progress; only the epochs can.
+ * Two engines run the same algorithm (`UmapOptions.engine`): umap-js itself, and typed-umap.ts,
+ * a typed-array port of umap-js' precomputed-kNN path. umap-js keeps its sparse matrices in Maps
+ * keyed by "row:col" strings (~62 KB per point, a hard V8 limit past ~700k points; 65,536 points
+ * took 143 s and 4.1 GB), so "auto" keeps it only for small graphs (up to UMAPJS_MAX_POINTS
+ * connected points) and hands larger ones to the typed engine (65,536 points: ~20–30 s, 0.25 GB
+ * peak for the whole process, same quality; figures in bench/layout-quality.ts).
+ * umap-js' `initializeFit` is one long synchronous call that cannot report progress; only the
+ * epochs can (both engines report once per epoch).
  *
  * Points without edges ("isolated": dead features, or a graph row that lists only the point
  * itself) are kept out of UMAP. In umap-js they would never move from their random start (only
@@ -27,6 +30,7 @@
 import { UMAP } from "umap-js";
 import { rng } from "../random.ts";
 import type { KnnGraph, Progress } from "../stages.ts";
+import { typedUmap } from "./typed-umap.ts";
 
 export interface UmapOptions {
   /** Neighbours UMAP uses including the point itself; at most the graph's k1 (the first columns are used). */
@@ -36,7 +40,19 @@ export interface UmapOptions {
   /** Optimisation epochs; 0 means umap-js' default for the number of points (500 down to 200). */
   nEpochs: number;
   seed: number;
+  /**
+   * "umap-js" or "typed" (typed-umap.ts: the same algorithm on typed arrays); "auto" (default)
+   * uses umap-js up to UMAPJS_MAX_POINTS connected points and the typed engine above.
+   */
+  engine?: "auto" | "umap-js" | "typed";
 }
+
+/**
+ * Largest graph "auto" gives to umap-js. Below this it costs seconds at most, and small atlases
+ * keep the reference implementation; above it umap-js' time and memory grow too fast (see
+ * typed-umap.ts), e.g. 4,096 points: 14–35 s with umap-js against ~1 s typed.
+ */
+export const UMAPJS_MAX_POINTS = 2048;
 
 /** Share of the unit square left empty on each side, so edge points are not cut by the frame. */
 const MARGIN = 0.02;
@@ -93,6 +109,33 @@ function embedConnected(graph: KnnGraph, ids: number[], opts: UmapOptions, xy: F
 
   const compact = new Int32Array(graph.n).fill(-1);
   for (let c = 0; c < m; c++) compact[ids[c]!] = c;
+  const engine = opts.engine ?? "auto";
+  if (engine === "typed" || (engine === "auto" && m > UMAPJS_MAX_POINTS)) {
+    const rowIds = new Int32Array(m * kUse);
+    const rowDist = new Float32Array(m * kUse);
+    for (let c = 0; c < m; c++) {
+      const base = ids[c]! * k1;
+      for (let t = 0; t < kUse; t++) {
+        rowIds[c * kUse + t] = compact[indices[base + t]!]!;
+        rowDist[c * kUse + t] = distances[base + t]!;
+      }
+    }
+    const pos = typedUmap(
+      { m, k: kUse, indices: rowIds, distances: rowDist },
+      { minDist: opts.minDist, spread: opts.spread, nEpochs: opts.nEpochs, random: rng(opts.seed, "umap") },
+      progress,
+    );
+    for (let c = 0; c < m; c++) {
+      const x = pos[2 * c]!;
+      const y = pos[2 * c + 1]!;
+      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+        throw new Error(`layout: UMAP produced a non-finite position (${x}, ${y}) for feature ${ids[c]}`);
+      }
+      xy[ids[c]! * 2] = x;
+      xy[ids[c]! * 2 + 1] = y;
+    }
+    return;
+  }
   const knnIndices: number[][] = new Array(m);
   const knnDistances: number[][] = new Array(m);
   for (let c = 0; c < m; c++) {
