@@ -1,0 +1,163 @@
+/**
+ * Every feature's map position, for drawing neighbourhoods at build time (feature pages, embeds,
+ * preview images). Node only.
+ *
+ * Read once per atlas from the point tiles (which together hold every point exactly once) into
+ * typed arrays — 8 bytes a feature for the positions by id, 4 for the grid — so a 1M-feature atlas
+ * costs ~12 MB and a second or two, after which each page's query touches a few grid cells.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { tableFromIPC } from "apache-arrow";
+import type { FeatureRecord, Manifest } from "../../contract/atlas.ts";
+import { atlasRoot, scanAtlases, type AtlasFolder } from "./atlas-dir.ts";
+import { neighbourhoodWindow, type MiniMapInput, type Pt, type Rect } from "./svg-charts.ts";
+
+export interface LayoutIndex {
+  n: number;
+  bounds: Rect;
+  /** x, y of feature i at [2i], [2i + 1]; NaN for a feature no tile holds. */
+  positions: Float32Array;
+  /** The first points of the root tile (the map's own level-of-detail order): a fair sample of the whole. */
+  overview: Pt[];
+  /** Features inside `rect`, nearest to `centre` first, at most `limit`. */
+  pointsIn(rect: Rect, centre: Pt, limit: number): { id: number; x: number; y: number }[];
+  position(id: number): Pt | null;
+}
+
+const OVERVIEW_POINTS = 300;
+
+/** Build the index from positions by id (exported for tests; the site uses `layoutIndex`). */
+export function makeLayoutIndex(positions: Float32Array, bounds: Rect, overview: Pt[]): LayoutIndex {
+  const n = positions.length / 2;
+  // About four points a cell.
+  const side = Math.max(1, Math.ceil(Math.sqrt(n / 4)));
+  const [bx0, by0, bx1, by1] = bounds;
+  const cw = Math.max(1e-9, bx1 - bx0) / side;
+  const ch = Math.max(1e-9, by1 - by0) / side;
+  const cellX = (x: number): number => Math.min(side - 1, Math.max(0, Math.floor((x - bx0) / cw)));
+  const cellY = (y: number): number => Math.min(side - 1, Math.max(0, Math.floor((y - by0) / ch)));
+  const start = new Uint32Array(side * side + 1);
+  for (let i = 0; i < n; i++) {
+    const x = positions[2 * i]!;
+    if (Number.isNaN(x)) continue;
+    start[cellY(positions[2 * i + 1]!) * side + cellX(x) + 1]!++;
+  }
+  for (let c = 0; c < side * side; c++) start[c + 1]! += start[c]!;
+  const fill = start.slice(0, side * side);
+  const items = new Uint32Array(start[side * side]!);
+  for (let i = 0; i < n; i++) {
+    const x = positions[2 * i]!;
+    if (Number.isNaN(x)) continue;
+    items[fill[cellY(positions[2 * i + 1]!) * side + cellX(x)]!++] = i;
+  }
+
+  return {
+    n,
+    bounds,
+    positions,
+    overview,
+    position(id) {
+      if (!(id >= 0 && id < n)) return null;
+      const x = positions[2 * id]!;
+      return Number.isNaN(x) ? null : { x, y: positions[2 * id + 1]! };
+    },
+    pointsIn(rect, centre, limit) {
+      const [rx0, ry0, rx1, ry1] = rect;
+      const found: { id: number; x: number; y: number; d: number }[] = [];
+      for (let cy = cellY(ry0); cy <= cellY(ry1); cy++) {
+        for (let cx = cellX(rx0); cx <= cellX(rx1); cx++) {
+          const c = cy * side + cx;
+          for (let k = start[c]!; k < start[c + 1]!; k++) {
+            const id = items[k]!;
+            const x = positions[2 * id]!;
+            const y = positions[2 * id + 1]!;
+            if (x < rx0 || x > rx1 || y < ry0 || y > ry1) continue;
+            found.push({ id, x, y, d: (x - centre.x) ** 2 + (y - centre.y) ** 2 });
+          }
+        }
+      }
+      // Ties by id, so the same input always draws the same dots.
+      found.sort((a, b) => a.d - b.d || a.id - b.id);
+      return found.slice(0, limit).map(({ id, x, y }) => ({ id, x, y }));
+    },
+  };
+}
+
+/** Read every tile of an atlas folder into a LayoutIndex. */
+export function readLayoutIndex(dir: string, manifest: Manifest): LayoutIndex {
+  const n = manifest.counts.features;
+  const positions = new Float32Array(2 * n).fill(NaN);
+  const overview: Pt[] = [];
+  manifest.tiles.forEach((tile, t) => {
+    const file = path.join(dir, tile.path);
+    let table;
+    try {
+      table = tableFromIPC(readFileSync(file));
+    } catch (error) {
+      throw new Error(`${file}: cannot read point tile ${tile.key} (${(error as Error).message})`);
+    }
+    const ids = table.getChild("id")?.toArray() as Uint32Array | undefined;
+    const xs = table.getChild("x")?.toArray() as Float32Array | undefined;
+    const ys = table.getChild("y")?.toArray() as Float32Array | undefined;
+    if (!ids || !xs || !ys) throw new Error(`${file}: point tile ${tile.key} lacks the id, x or y column`);
+    for (let r = 0; r < ids.length; r++) {
+      const id = ids[r]!;
+      if (id >= n) throw new Error(`${file}: point tile ${tile.key} row ${r} has feature id ${id}, but the atlas has ${n}`);
+      positions[2 * id] = xs[r]!;
+      positions[2 * id + 1] = ys[r]!;
+      if (t === 0 && overview.length < OVERVIEW_POINTS) overview.push({ x: xs[r]!, y: ys[r]! });
+    }
+  });
+  return makeLayoutIndex(positions, manifest.bounds, overview);
+}
+
+let folders: AtlasFolder[] | undefined;
+
+/** The folder of atlas `atlasId` under the atlas root (ATLAS_DIR). */
+export function atlasFolder(atlasId: string): AtlasFolder {
+  folders ??= scanAtlases(atlasRoot());
+  const folder = folders.find((a) => a.manifest.id === atlasId);
+  if (!folder) throw new Error(`no atlas with id "${atlasId}" under ${atlasRoot()}`);
+  return folder;
+}
+
+const cache = new Map<string, LayoutIndex>();
+
+/** The layout index of atlas `atlasId`, read on first use and kept for the rest of the build. */
+export function layoutIndex(atlasId: string): LayoutIndex {
+  let index = cache.get(atlasId);
+  if (!index) {
+    const folder = atlasFolder(atlasId);
+    index = readLayoutIndex(folder.dir, folder.manifest);
+    cache.set(atlasId, index);
+  }
+  return index;
+}
+
+/**
+ * What a feature's mini-map shows: its decoder neighbours placed by their map positions, the
+ * window around them, and up to `limit` other features inside that window, nearest first.
+ */
+export function neighbourhoodOf(
+  index: LayoutIndex,
+  f: Pick<FeatureRecord, "id" | "x" | "y" | "neighbours">,
+  limit = 160,
+): Omit<MiniMapInput, "size" | "colours" | "label"> {
+  const neighbours = f.neighbours.flatMap((n) => {
+    const p = index.position(n.id);
+    return p ? [{ id: n.id, cosine: n.cosine, x: p.x, y: p.y }] : [];
+  });
+  const window = neighbourhoodWindow(f, neighbours, index.bounds);
+  const inside = index.pointsIn(window, f, 20 * limit).filter((p) => p.id !== f.id);
+  // The nearest quarter as they are, then an even stride through the rest, so the dots show the
+  // density of the whole window rather than a blob around the feature.
+  const near = Math.min(inside.length, Math.ceil(limit / 4));
+  const rest = inside.length - near;
+  const stride = Math.max(1, rest / Math.max(1, limit - near));
+  const context = inside.slice(0, near);
+  for (let k = near; k < inside.length && context.length < limit; k = near + Math.floor((context.length - near) * stride)) {
+    context.push(inside[k]!);
+  }
+  return { feature: { id: f.id, x: f.x, y: f.y }, neighbours, context, window, overview: { points: index.overview, bounds: index.bounds } };
+}

@@ -1,0 +1,12 @@
+/** The atlas-level link-preview image: every atlas gets one, whatever its policy. */
+import type { APIRoute, GetStaticPaths } from "astro";
+import { getManifest, listAtlases } from "../../../lib/atlases.ts";
+import { previewSvg, renderPng } from "../../../lib/og-image.ts";
+import { atlasCard } from "../../../lib/preview-cards.ts";
+
+export const getStaticPaths = (() => listAtlases().map((m) => ({ params: { atlas: m.id } }))) satisfies GetStaticPaths;
+
+export const GET: APIRoute = ({ params }) => {
+  const png = renderPng(previewSvg(atlasCard(getManifest(params.atlas!))));
+  return new Response(new Uint8Array(png), { headers: { "Content-Type": "image/png" } });
+};
