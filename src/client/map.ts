@@ -26,6 +26,7 @@ import { loadFeature, loadManifest } from "./atlas-data.ts";
 import { densityDomain, fillColors, rampGradient, type DensityDomain } from "./colors.ts";
 import { SEARCH_SELECT_EVENT, type SearchSelectDetail } from "./events.ts";
 import { renderFeature, renderMessage } from "./panel.ts";
+import { mountFeaturesInView } from "./features-in-view.ts";
 import { currentTheme, onThemeChange, type Theme } from "./theme.ts";
 import { selectTiles, type Rect } from "./tile-selection.ts";
 import { TileStore, type LoadedTile } from "./tiles.ts";
@@ -382,6 +383,7 @@ class AtlasMap {
     }
     layers.push(...this.selectionLayers(radius, dark));
     this.deck.setProps({ layers });
+    this.inView?.refresh();
   }
 
   private selectionLayers(radius: number, dark: boolean): Layer[] {
@@ -632,7 +634,15 @@ class AtlasMap {
     this.legend.hidden = false;
   }
 
+  /** The list alternative to the map ("Features in view"), see features-in-view.ts. */
+  private inView: { refresh(): void } | null = null;
+
   private bindUi(): void {
+    this.inView = mountFeaturesInView(this.root, {
+      tiles: () => this.wanted.map((key) => this.store.get(key)),
+      rect: () => this.viewRect(),
+      select: (id) => void this.flyTo(id),
+    });
     window.addEventListener(SEARCH_SELECT_EVENT, (event) => {
       const { detail } = event as CustomEvent<SearchSelectDetail>;
       if (detail.atlas !== this.atlasId) return;
