@@ -17,16 +17,23 @@
  *                                  centre in layout units; zoom as in the URL (2^zoom × 256 px per unit)
  *   flyTo(id): Promise<void>       centre on a feature and select it; resolves when the move ends
  *   select(id | null): Promise<void>  select without moving; resolves when the panel is filled
+ *   visibleRegionLabels(): {slug, name, level, x, y, width, height}[]
+ *                                  region names drawn now, as boxes in viewport CSS pixels
+ *   hoveredRegion(): string | null slug of the region whose name is under the pointer
+ *   focusedRegion(): string | null slug of the region fitted by a click, search or `?r=`
+ *   fitRegion(slug): Promise<boolean>  fit the map to a region and focus it; false if unknown
+ *   regionPlacementMs(): number    time the last placement of region names took
  */
 import { Deck, LinearInterpolator, OrthographicView, type Layer, type PickingInfo } from "@deck.gl/core";
 import { ScatterplotLayer } from "@deck.gl/layers";
-import type { FeatureRecord, Manifest } from "../../contract/atlas.ts";
+import type { FeatureRecord, Manifest, Region } from "../../contract/atlas.ts";
 import { describeLog10Density, featureName, formatCount } from "../lib/format.ts";
 import { loadFeature, loadManifest } from "./atlas-data.ts";
 import { densityDomain, fillColors, rampGradient, type DensityDomain } from "./colors.ts";
-import { SEARCH_SELECT_EVENT, type SearchSelectDetail } from "./events.ts";
+import { REGION_SELECT_EVENT, SEARCH_SELECT_EVENT, type RegionSelectDetail, type SearchSelectDetail } from "./events.ts";
 import { renderFeature, renderMessage } from "./panel.ts";
 import { mountFeaturesInView } from "./features-in-view.ts";
+import { RegionLayer, type RegionLabelBox } from "./regions-layer.ts";
 import { currentTheme, onThemeChange, type Theme } from "./theme.ts";
 import { selectTiles, type Rect } from "./tile-selection.ts";
 import { TileStore, type LoadedTile } from "./tiles.ts";
@@ -42,6 +49,11 @@ export interface AtlasTestApi {
   viewState(): { x: number; y: number; zoom: number; width: number; height: number };
   flyTo(id: number): Promise<void>;
   select(id: number | null): Promise<void>;
+  visibleRegionLabels(): RegionLabelBox[];
+  hoveredRegion(): string | null;
+  focusedRegion(): string | null;
+  fitRegion(slug: string): Promise<boolean>;
+  regionPlacementMs(): number;
 }
 
 interface View {
@@ -68,6 +80,9 @@ const FLY_ZOOM = 2.5;
 const URL_DEBOUNCE_MS = 250;
 const FLY_MS = 700;
 const NEIGHBOURS_MARKED = 12;
+/** Space kept around a region fitted to the view, CSS pixels. */
+const FIT_PADDING = 56;
+const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
 const reducedMotion = (): boolean => window.matchMedia("(prefers-reduced-motion: reduce)").matches;
 
@@ -117,6 +132,8 @@ class AtlasMap {
   private urlTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly readyDeferred = deferred();
   private firstDrawn = false;
+  private regions: RegionLayer | null = null;
+  private regionCard: HTMLElement | null = null;
 
   private readonly mapEl: HTMLDivElement;
   private readonly tooltip: HTMLElement;
@@ -163,6 +180,16 @@ class AtlasMap {
       }),
       flyTo: (id) => this.flyTo(id),
       select: (id) => this.select(id),
+      visibleRegionLabels: () => this.regions?.visibleLabels() ?? [],
+      hoveredRegion: () => this.regions?.hovered?.slug ?? null,
+      focusedRegion: () => this.regions?.focused?.slug ?? null,
+      fitRegion: async (slug) => {
+        const region = await this.regions?.find(slug);
+        if (!region) return false;
+        await this.fitRegion(region, 0);
+        return true;
+      },
+      regionPlacementMs: () => this.regions?.lastPlacementMs ?? NaN,
     };
   }
 
@@ -197,7 +224,27 @@ class AtlasMap {
     };
 
     this.createDeck();
+    if (this.manifest.regions) {
+      this.regions = new RegionLayer(this.mapEl, this.dataBase, this.pageBase, this.manifest, () => this.render(), () =>
+        [".map-legend", ".map-controls", "[data-panel]", ".map-region-card"].flatMap((sel) => [...this.root.querySelectorAll<HTMLElement>(sel)]),
+      );
+    }
     this.bindUi();
+
+    // `?r=<slug>` (the region pages' "show on map") fits the map to the region, unless the link
+    // also carries a view of its own.
+    const r = new URLSearchParams(window.location.search).get("r");
+    if (r && SLUG.test(r) && this.regions) {
+      const keepView = url.x !== undefined;
+      void this.regions
+        .find(r)
+        .then((region) => {
+          if (!region) return;
+          if (keepView) this.focusRegion(region);
+          else void this.fitRegion(region, 0);
+        })
+        .catch((error: unknown) => console.warn(`region "${r}" could not be shown:`, error));
+    }
 
     if (url.f !== undefined) {
       // `?f=<id>` alone (the "show on map" links) centres on the feature; with x/y it only selects.
@@ -241,7 +288,8 @@ class AtlasMap {
           this.fail(webgl ? "This browser could not start WebGL 2, which the map needs." : `The map could not be drawn: ${error.message}`);
         }
       },
-      getCursor: ({ isDragging, isHovering }) => (isDragging ? "grabbing" : isHovering ? "pointer" : "grab"),
+      getCursor: ({ isDragging, isHovering }) =>
+        isDragging ? "grabbing" : isHovering || this.regions?.hovered ? "pointer" : "grab",
     });
     const canvas = this.mapEl.querySelector("canvas");
     if (canvas) {
@@ -348,6 +396,7 @@ class AtlasMap {
     if (!this.store || !this.deck) return;
     this.wanted = selectTiles(this.store.infos, this.viewRect(), this.pixelsPerUnit());
     for (const key of this.wanted) void this.store.request(key);
+    this.regions?.update({ centre: this.centre(), pixelsPerUnit: this.pixelsPerUnit(), width: this.width(), height: this.height() });
     this.render();
   }
 
@@ -361,7 +410,8 @@ class AtlasMap {
     if (!this.deck) return;
     const radius = this.pointRadius();
     const dark = this.theme === "dark";
-    const layers: Layer[] = [];
+    // Region outlines first, so the points are drawn over them.
+    const layers: Layer[] = this.regions?.layers(radius, dark) ?? [];
     this.tileLayers = [];
     for (const key of this.wanted) {
       const data = this.tileData.get(key);
@@ -483,6 +533,14 @@ class AtlasMap {
   }
 
   private onHover(info: PickingInfo): void {
+    // A region name covers the points under it, so it wins over them.
+    const region = info.x >= 0 && info.y >= 0 ? (this.regions?.labelAt(info.x, info.y) ?? null) : null;
+    this.regions?.setHovered(region);
+    if (region) {
+      const kind = this.regions!.levelName(region.level);
+      this.showTooltip(info, region.name, `${kind.charAt(0).toUpperCase()}${kind.slice(1)} of ${formatCount(region.members)} features · click to zoom in`);
+      return;
+    }
     const hit = this.pointAt(info);
     if (!hit) {
       this.hideTooltip();
@@ -490,10 +548,14 @@ class AtlasMap {
     }
     const id = hit.tile.ids[hit.index]!;
     const label = hit.tile.labels.get(hit.index) ?? "";
+    this.showTooltip(info, featureName(id, label), `#${id} · ${describeLog10Density(hit.tile.log10Density[hit.index]!)}`);
+  }
+
+  private showTooltip(info: PickingInfo, heading: string, detail: string): void {
     const title = document.createElement("strong");
-    title.textContent = featureName(id, label);
+    title.textContent = heading;
     const meta = document.createElement("span");
-    meta.textContent = `#${id} · ${describeLog10Density(hit.tile.log10Density[hit.index]!)}`;
+    meta.textContent = detail;
     this.tooltip.replaceChildren(title, meta);
     this.tooltip.hidden = false;
     // Keep the tooltip on the uncovered map: flip it left/up near the right/bottom edge, where the
@@ -519,9 +581,76 @@ class AtlasMap {
   }
 
   private onClick(info: PickingInfo): void {
+    const region = this.regions?.labelAt(info.x, info.y);
+    if (region) {
+      this.hideTooltip();
+      void this.fitRegion(region, FLY_MS);
+      return;
+    }
     const hit = this.pointAt(info);
     if (hit) void this.select(hit.tile.ids[hit.index]!);
-    else if (this.selectedId !== null) void this.select(null);
+    else {
+      if (this.selectedId !== null) void this.select(null);
+      this.focusRegion(null);
+    }
+  }
+
+  // ---- regions ----
+
+  /** Fit the view to a region (left of the panel, if open) and focus it. */
+  private fitRegion(region: Region, durationMs: number): Promise<void> {
+    this.focusRegion(region);
+    const [x0, y0, x1, y1] = region.bounds;
+    let w = this.width();
+    let h = this.height();
+    if (!this.panel.hidden) {
+      const map = this.mapEl.getBoundingClientRect();
+      const panel = this.panel.getBoundingClientRect();
+      if (panel.width > map.width * 0.8) h -= Math.max(0, map.bottom - panel.top);
+      else w -= Math.max(0, map.right - panel.left);
+    }
+    const scale = Math.min((w - 2 * FIT_PADDING) / Math.max(1e-6, x1 - x0), (h - 2 * FIT_PADDING) / Math.max(1e-6, y1 - y0));
+    const zoom = Math.log2(Math.max(1e-6, scale) / WORLD_SCALE);
+    return this.setView(this.centredOn([(x0 + x1) / 2, (y0 + y1) / 2], zoom), durationMs);
+  }
+
+  /** Outline a region and show its card (null clears both). */
+  private focusRegion(region: Region | null): void {
+    if (!this.regions || region?.slug === this.regions.focused?.slug) return;
+    this.regions.setFocused(region);
+    this.renderRegionCard(region);
+    this.regions.relayout();
+    this.scheduleUrl();
+  }
+
+  /** The card of the focused region: what it is, and a way to its page. Text only, from textContent. */
+  private renderRegionCard(region: Region | null): void {
+    if (!region) {
+      this.regionCard?.remove();
+      this.regionCard = null;
+      return;
+    }
+    if (!this.regionCard) {
+      this.regionCard = document.createElement("section");
+      this.regionCard.className = "map-region-card";
+      this.regionCard.setAttribute("aria-label", "Region");
+      this.root.append(this.regionCard);
+    }
+    const kind = document.createElement("p");
+    kind.className = "region-card-kind";
+    kind.textContent = `${this.regions!.levelName(region.level)} · ${formatCount(region.members)} features`;
+    const name = document.createElement("a");
+    name.className = "region-card-name";
+    name.href = this.regions!.regionHref(region.slug);
+    name.textContent = region.name;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "icon-button region-card-close";
+    close.setAttribute("aria-label", "Close the region card");
+    close.title = "Close";
+    close.textContent = "×";
+    close.addEventListener("click", () => this.focusRegion(null));
+    this.regionCard.replaceChildren(kind, name, close);
   }
 
   /** Select a feature (null clears). Resolves once the panel shows it. */
@@ -535,6 +664,7 @@ class AtlasMap {
       this.refreshMarks();
       this.panel.hidden = true;
       this.root.classList.remove("has-panel");
+      this.regions?.relayout();
       this.render();
       return;
     }
@@ -542,6 +672,7 @@ class AtlasMap {
     this.selectedPos = hit ? [hit.tile.positions[hit.index * 2]!, hit.tile.positions[hit.index * 2 + 1]!] : null;
     this.panel.hidden = false;
     this.root.classList.add("has-panel");
+    this.regions?.relayout();
     this.panel.dataset["featureId"] = String(id);
     renderMessage(this.panelBody, id, "Loading…");
     this.refreshMarks();
@@ -610,8 +741,12 @@ class AtlasMap {
     clearTimeout(this.urlTimer);
     this.urlTimer = setTimeout(() => {
       const [x, y] = this.centre();
-      const next = writeUrlView(window.location.href, { x, y, z: this.view.zoom }, this.selectedId, this.pixelsPerUnit());
-      window.history.replaceState(window.history.state, "", next);
+      const next = new URL(writeUrlView(window.location.href, { x, y, z: this.view.zoom }, this.selectedId, this.pixelsPerUnit()), window.location.href);
+      // `r` stays in the URL while its region is in focus, so a shared link shows the same outline.
+      const focused = this.regions?.focused?.slug;
+      if (focused) next.searchParams.set("r", focused);
+      else next.searchParams.delete("r");
+      window.history.replaceState(window.history.state, "", next.pathname + next.search + next.hash);
     }, URL_DEBOUNCE_MS);
   }
 
@@ -649,13 +784,24 @@ class AtlasMap {
       event.preventDefault();
       void this.flyTo(detail.id);
     });
+    window.addEventListener(REGION_SELECT_EVENT, (event) => {
+      const { detail } = event as CustomEvent<RegionSelectDetail>;
+      if (detail.atlas !== this.atlasId || !this.regions) return;
+      event.preventDefault();
+      void this.regions
+        .find(detail.slug)
+        .then((region) => region && this.fitRegion(region, FLY_MS))
+        .catch((error: unknown) => console.warn(`region "${detail.slug}" could not be shown:`, error));
+    });
 
     this.root.querySelector("[data-panel-close]")?.addEventListener("click", () => void this.select(null));
     document.addEventListener("keydown", (e) => {
-      if (e.key !== "Escape" || this.selectedId === null) return;
+      if (e.key !== "Escape") return;
       const target = e.target as HTMLElement | null;
       if (target?.closest("[data-search]")) return;
-      void this.select(null);
+      // Esc peels one thing at a time: the selected feature first, then the focused region.
+      if (this.selectedId !== null) void this.select(null);
+      else this.focusRegion(null);
     });
 
     const zoomBy = (d: number): void => void this.setView({ centre: this.centre(), zoom: this.view.zoom + d }, 250);
@@ -673,7 +819,10 @@ class AtlasMap {
       this.render();
     });
 
-    this.mapEl.addEventListener("pointerleave", () => this.hideTooltip());
+    this.mapEl.addEventListener("pointerleave", () => {
+      this.hideTooltip();
+      this.regions?.setHovered(null);
+    });
   }
 
   private fail(message: string): void {
