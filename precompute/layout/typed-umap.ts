@@ -17,10 +17,16 @@
  *   bits, so the two engines do not give identical layouts, only equally good ones.
  * - Random numbers come from an inlined mulberry32 (the generator of random.ts) seeded once from
  *   the layout's stream, instead of a closure call per draw.
- * Everything is pure IEEE arithmetic in a fixed order on one thread, so the same graph and seed
- * give the same bytes on every machine.
+ * Everything is pure IEEE arithmetic in a fixed order, so the same graph and seed give the same
+ * bytes on every machine.
+ *
+ * From LANES_MIN points on, the SGD runs as two lanes on two threads (see `LaneShared` for how that
+ * stays deterministic and how it differs from the sequential loop). Quality is the same as
+ * umap-js' (bench/layout-quality.ts); at 65,536 points: kNN preserved@15 0.199 against 0.198,
+ * 2-D kNN accuracy on planted clusters 0.995 for both, in 0.25 GB against 3.65 GB.
  */
 import { findABParams } from "umap-js/dist/umap.js";
+import { ThreadPool } from "../neighbours/thread-pool.ts";
 import type { Progress } from "../stages.ts";
 
 const SMOOTH_K_TOLERANCE = 1e-5;
@@ -44,9 +50,18 @@ export interface TypedUmapOptions {
   spread: number;
   /** Epochs; 0 means umap-js' default for the number of points (500 down to 200). */
   nEpochs: number;
-  /** Source of the one 32-bit seed the optimiser's generator starts from. */
+  /** Source of the 32-bit seeds the optimiser's generators start from. */
   random: () => number;
+  /** 1: umap-js' sequential SGD; 2: the two-lane variant below. Default: LANES_MIN decides. */
+  lanes?: 1 | 2;
+  /** Threads running the lanes (only matters for 2 lanes; results do not depend on it). Default 2. */
+  threads?: number;
 }
+
+/** Graphs of at least this many points get the two-lane SGD (two cores) by default. */
+export const LANES_MIN = 16384;
+/** Snapshot refreshes per epoch in the two-lane SGD. */
+const STEPS = 4;
 
 /** umap-js' `getNEpochs` for a graph of m rows. */
 export function defaultEpochs(m: number): number {
@@ -271,6 +286,11 @@ export function typedUmap(input: TypedUmapInput, opts: TypedUmapOptions, progres
     r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
     xy[i] = ((r ^ (r >>> 14)) >>> 0) * TO_UNIT * 20 - 10;
   }
+  const lanes = opts.lanes ?? (m >= LANES_MIN ? 2 : 1);
+  if (lanes === 2) {
+    const seeds = [Math.floor(opts.random() * 4294967296) >>> 0, Math.floor(opts.random() * 4294967296) >>> 0];
+    return runLanes({ m, nEpochs, head, tail, epochsPerSample, xy, seeds, spread: opts.spread, minDist: opts.minDist }, opts.threads ?? 2, progress);
+  }
 
   const { a, b } = findABParams(opts.spread, opts.minDist);
   const powB = new PowTable(b);
@@ -341,4 +361,194 @@ export function typedUmap(input: TypedUmapInput, opts: TypedUmapOptions, progres
     progress?.(n + 1, nEpochs);
   }
   return xy;
+}
+
+/**
+ * The two-lane SGD, for two cores. Points are split in two halves by id, and each lane processes,
+ * in edge order, the edges whose head it owns, moving only its own points. It reads its own points
+ * live and the other lane's from a snapshot refreshed STEPS times per epoch (two buffers in turn:
+ * in each step a lane writes its points into one and reads the other lane's from the other), so
+ * the result does not depend on thread timing, nor on running the lanes on one thread or two.
+ *
+ * Differences from umap-js' sequential loop, which cannot be split without races: an edge's
+ * positive step moves only its head, by twice the clipped gradient — the graph is symmetric and
+ * umap-js moves both ends of both directed copies of a pair, so each end still gets two pulls per
+ * sampling — and the other half of the points is up to 1/STEPS of an epoch stale. Negative samples
+ * and the schedule are unchanged; each lane draws from its own mulberry32 stream.
+ */
+export interface LaneShared {
+  m: number;
+  nEpochs: number;
+  a: number;
+  b: number;
+  /** Points [0, half) belong to lane 0, [half, m) to lane 1. */
+  half: number;
+  /** Lane 0's edges, then lane 1's from edgeStart[1]; edgeStart[2] = total. */
+  edgeStart: Int32Array;
+  head: Int32Array;
+  tail: Int32Array;
+  epochsPerSample: Float64Array;
+  nextSample: Float64Array;
+  epochsPerNegative: Float64Array;
+  nextNegative: Float64Array;
+  /** The two position buffers ([2m] each). */
+  buffers: [Float64Array, Float64Array];
+  /** mulberry32 state of each lane. */
+  rngState: Uint32Array;
+}
+
+function sab(bytes: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(Math.max(8, bytes));
+}
+
+interface LaneInput {
+  m: number;
+  nEpochs: number;
+  head: Int32Array;
+  tail: Int32Array;
+  epochsPerSample: Float64Array;
+  xy: Float64Array;
+  seeds: number[];
+  spread: number;
+  minDist: number;
+}
+
+export function createLanes(input: LaneInput): LaneShared {
+  const { m, head, tail, epochsPerSample } = input;
+  const half = m >> 1;
+  const total = head.length;
+  const laneOf = (e: number): number => (head[e]! < half ? 0 : 1);
+  let n0 = 0;
+  for (let e = 0; e < total; e++) if (laneOf(e) === 0) n0++;
+  const s: LaneShared = {
+    m,
+    nEpochs: input.nEpochs,
+    ...findABParams(input.spread, input.minDist),
+    half,
+    edgeStart: Int32Array.from([0, n0, total]),
+    head: new Int32Array(sab(total * 4)),
+    tail: new Int32Array(sab(total * 4)),
+    epochsPerSample: new Float64Array(sab(total * 8)),
+    nextSample: new Float64Array(sab(total * 8)),
+    epochsPerNegative: new Float64Array(sab(total * 8)),
+    nextNegative: new Float64Array(sab(total * 8)),
+    buffers: [new Float64Array(sab(2 * m * 8)), new Float64Array(sab(2 * m * 8))],
+    rngState: new Uint32Array(sab(8)),
+  };
+  const fill = [0, n0];
+  for (let e = 0; e < total; e++) {
+    const t = fill[laneOf(e)]!++;
+    s.head[t] = head[e]!;
+    s.tail[t] = tail[e]!;
+    s.epochsPerSample[t] = epochsPerSample[e]!;
+    s.nextSample[t] = epochsPerSample[e]!;
+    s.epochsPerNegative[t] = epochsPerSample[e]! / NEGATIVE_SAMPLE_RATE;
+    s.nextNegative[t] = s.epochsPerNegative[t]!;
+  }
+  s.buffers[0].set(input.xy);
+  s.buffers[1].set(input.xy);
+  s.rngState[0] = input.seeds[0]!;
+  s.rngState[1] = input.seeds[1]!;
+  return s;
+}
+
+/** One lane's share of step `step` (0 … STEPS − 1) of epoch n. */
+export function laneStep(s: LaneShared, powB: PowTable, lane: number, n: number, step: number): void {
+  const { m, a, b, half, nEpochs } = s;
+  const g = n * STEPS + step;
+  const read = s.buffers[g & 1]!;
+  const live = s.buffers[(g + 1) & 1]!;
+  const lo = lane === 0 ? 0 : half;
+  const hi = lane === 0 ? half : m;
+  // This lane's points continue from where the last step left them.
+  live.set(read.subarray(2 * lo, 2 * hi), 2 * lo);
+  const first = s.edgeStart[lane]!;
+  const count = s.edgeStart[lane + 1]! - first;
+  const from = first + Math.floor((count * step) / STEPS);
+  const to = first + Math.floor((count * (step + 1)) / STEPS);
+  const alpha = 1 - n / nEpochs;
+  const repulse = 2 * b;
+  const { head, tail, epochsPerSample, nextSample, epochsPerNegative, nextNegative } = s;
+  let state = s.rngState[lane]!;
+  for (let e = from; e < to; e++) {
+    if (nextSample[e]! > n) continue;
+    const j = head[e]!;
+    const k = tail[e]!;
+    const jx = 2 * j;
+    const kx = 2 * k;
+    const other = k >= lo && k < hi ? live : read;
+    let cx = live[jx]!;
+    let cy = live[jx + 1]!;
+    let dx = cx - other[kx]!;
+    let dy = cy - other[kx + 1]!;
+    let d2 = dx * dx + dy * dy;
+    let coeff = 0;
+    if (d2 > 0) {
+      const p = powB.pow(d2);
+      coeff = (-2 * a * b * (p / d2)) / (a * p + 1);
+    }
+    let gr = coeff * dx;
+    gr = gr > CLIP ? CLIP : gr < -CLIP ? -CLIP : gr;
+    cx += 2 * gr * alpha;
+    gr = coeff * dy;
+    gr = gr > CLIP ? CLIP : gr < -CLIP ? -CLIP : gr;
+    cy += 2 * gr * alpha;
+    nextSample[e] = nextSample[e]! + epochsPerSample[e]!;
+
+    const nNeg = Math.floor((n - nextNegative[e]!) / epochsPerNegative[e]!);
+    for (let q = 0; q < nNeg; q++) {
+      state = (state + 0x6d2b79f5) >>> 0;
+      let r = state;
+      r = Math.imul(r ^ (r >>> 15), r | 1);
+      r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
+      const o = (((r ^ (r >>> 14)) >>> 0) * TO_UNIT * m) | 0;
+      if (o === j) continue;
+      const ox = 2 * o;
+      const src = o >= lo && o < hi ? live : read;
+      dx = cx - src[ox]!;
+      dy = cy - src[ox + 1]!;
+      d2 = dx * dx + dy * dy;
+      let gx = 4;
+      let gy = 4;
+      if (d2 > 0) {
+        const rc = repulse / ((0.001 + d2) * (a * powB.pow(d2) + 1));
+        gx = rc * dx;
+        gx = gx > CLIP ? CLIP : gx < -CLIP ? -CLIP : gx;
+        gy = rc * dy;
+        gy = gy > CLIP ? CLIP : gy < -CLIP ? -CLIP : gy;
+      }
+      cx += gx * alpha;
+      cy += gy * alpha;
+    }
+    live[jx] = cx;
+    live[jx + 1] = cy;
+    nextNegative[e] = nextNegative[e]! + nNeg * epochsPerNegative[e]!;
+  }
+  s.rngState[lane] = state;
+}
+
+type LaneTask = { n: number; step: number };
+
+function runLanes(input: LaneInput, threads: number, progress?: Progress): Float64Array {
+  const s = createLanes(input);
+  const powB = new PowTable(s.b);
+  const pool = threads > 1 ? new ThreadPool<LaneTask>(new URL("./layout-worker.ts", import.meta.url), 2, s) : null;
+  try {
+    progress?.(0, s.nEpochs);
+    for (let n = 0; n < s.nEpochs; n++) {
+      for (let step = 0; step < STEPS; step++) {
+        if (pool) {
+          pool.run({ n, step }, () => laneStep(s, powB, 0, n, step));
+        } else {
+          laneStep(s, powB, 0, n, step);
+          laneStep(s, powB, 1, n, step);
+        }
+      }
+      progress?.(n + 1, s.nEpochs);
+    }
+  } finally {
+    pool?.close();
+  }
+  // The last step wrote into buffer (nEpochs · STEPS) mod 2.
+  return s.buffers[(s.nEpochs * STEPS) & 1]!.slice();
 }

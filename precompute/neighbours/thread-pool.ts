@@ -70,7 +70,7 @@ export class ThreadPool<Task> {
       }
       if (Atomics.load(this.flags, slot) === 2) {
         const message = receiveMessageOnPort(this.ports[w]!)?.message as { error?: string } | undefined;
-        failure ??= new Error(`neighbour search worker ${slot} failed: ${message?.error ?? "unknown error"}`);
+        failure ??= new Error(`worker thread ${slot} failed: ${message?.error ?? "unknown error"}`);
       }
     }
     if (failure) {

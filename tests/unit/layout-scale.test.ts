@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { UMAP as UmapJs } from "umap-js";
-import { fuzzyGraph, PowTable } from "../../precompute/layout/typed-umap.ts";
+import { fuzzyGraph, PowTable, typedUmap } from "../../precompute/layout/typed-umap.ts";
+import { rng } from "../../precompute/random.ts";
 import { layoutUmap, UMAPJS_MAX_POINTS, type UmapOptions } from "../../precompute/layout/umap.ts";
 import { buildKnnGraph } from "../../precompute/neighbours/knn.ts";
 import { normaliseRows } from "../../precompute/neighbours/normalise.ts";
@@ -94,6 +95,31 @@ describe("typed UMAP engine on planted clusters", () => {
     let last: [number, number] = [0, 0];
     layoutUmap(graph, { ...TYPED, nEpochs: 0 }, (done, total) => (last = [done, total]));
     expect(last).toEqual([500, 500]);
+  });
+});
+
+describe("two-lane SGD (two cores)", () => {
+  const n = 1500;
+  const { graph, cluster } = planted(n, 48, 12, 5);
+  const input = { m: n, k: 16, indices: graph.indices, distances: graph.distances };
+  const run = (threads: number, seed = 42): Float64Array =>
+    typedUmap(input, { minDist: 0.1, spread: 1, nEpochs: 150, random: rng(seed, "umap"), lanes: 2, threads });
+  const two = run(2);
+
+  it("gives the same bytes on two threads as on one, and again", () => {
+    expect(Buffer.from(run(1).buffer).equals(Buffer.from(two.buffer))).toBe(true);
+    expect(Buffer.from(run(2).buffer).equals(Buffer.from(two.buffer))).toBe(true);
+    expect(Buffer.from(run(2, 7).buffer).equals(Buffer.from(two.buffer))).toBe(false);
+  });
+
+  it("lays out as well as the sequential SGD", () => {
+    const seq = typedUmap(input, { minDist: 0.1, spread: 1, nEpochs: 150, random: rng(42, "umap"), lanes: 1 });
+    const toUnit = (xy: Float64Array): Float32Array => Float32Array.from(xy);
+    const lanes = quality(toUnit(two), graph, cluster);
+    const ref = quality(toUnit(seq), graph, cluster);
+    expect(lanes.sameCluster).toBeGreaterThanOrEqual(0.95);
+    expect(lanes.sameCluster).toBeGreaterThanOrEqual(ref.sameCluster - 0.02);
+    expect(lanes.preserved).toBeGreaterThanOrEqual(0.9 * ref.preserved);
   });
 });
 
