@@ -13,6 +13,7 @@ import { basename, dirname, join } from "node:path";
 import type { DictionaryInfo, InputFile } from "../../contract/atlas.ts";
 import type { ActivationEntry, Dictionary, LabelEntry, Metadata } from "../stages.ts";
 import { loadActivations } from "./activations.ts";
+import { checkIdCoverage } from "./checks.ts";
 import { defaultWarn, type Warn } from "./files.ts";
 import { gemmaScopeParams, GEMMA_SCOPE_PARAMS, isGemmaScopeNpz, readGemmaScope } from "./gemma-scope.ts";
 import { loadLabels } from "./labels.ts";
@@ -279,6 +280,7 @@ export function readMetadata(opts: MetadataOptions): Metadata {
   const inputs: InputFile[] = [];
   for (const path of opts.labels ?? []) {
     const got = loadLabels(path, opts.nFeatures, { warn });
+    checkIdCoverage(got.labels.keys(), opts.nFeatures, basename(path), "labels", warn);
     inputs.push(...got.inputs);
     for (const [id, entry] of got.labels) {
       const prev = labels.get(id);
@@ -295,6 +297,7 @@ export function readMetadata(opts: MetadataOptions): Metadata {
   if (opts.activations?.length) {
     const got = loadActivations(opts.activations, opts.nFeatures, { warn, ...(opts.maxExamples === undefined ? {} : { maxExamples: opts.maxExamples }) });
     activations = got.activations;
+    checkIdCoverage(activations.keys(), opts.nFeatures, opts.activations.map((p) => basename(p)).join(", "), "activation examples", warn);
     inputs.push(...got.inputs);
   }
   return { labels: new Map([...labels].sort((a, b) => a[0] - b[0])), activations, inputs };

@@ -245,7 +245,7 @@ function inspectOne(detected: DetectedDictionary, name: string, opts: InspectOpt
   const { rawConfig: _raw, ...info } = dict.info;
   block.dictionary = info;
   block.decoder = decoderStats(dict.decoder, info.dSae, info.dIn);
-  if (block.decoder.nonFiniteRows > 0) problems.push(`${block.decoder.nonFiniteRows} decoder rows hold NaN or ±Infinity; they would be kept as dead features, off the map`);
+  if (block.decoder.nonFiniteRows > 0) problems.push(`${block.decoder.nonFiniteRows} decoder rows hold NaN or ±Infinity; build refuses them unless --drop-nonfinite, which keeps them as dead features, off the map`);
   if (block.decoder.zeroRows > 0) problems.push(`${block.decoder.zeroRows} decoder rows are all zero (dead features); they would be kept, off the map`);
   const sparsity = detected.files.find((f) => f.role === "sparsity");
   if (sparsity) block.density = inspectSparsity(sparsity.path, info.dSae, problems);

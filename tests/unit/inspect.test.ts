@@ -66,7 +66,7 @@ describe("inspectPath", () => {
     expect(l10.decoder).toMatchObject({ rows: N, nonFiniteRows: 1, zeroRows: 3 });
     expect(l10.metadata).toEqual([{ kind: "labels", file: "labels.json", features: 5, outOfRange: 2, maxId: 40, error: null }]);
     expect(l10.problems).toEqual([
-      "1 decoder rows hold NaN or ±Infinity; they would be kept as dead features, off the map",
+      "1 decoder rows hold NaN or ±Infinity; build refuses them unless --drop-nonfinite, which keeps them as dead features, off the map",
       "3 decoder rows are all zero (dead features); they would be kept, off the map",
       "labels.json: 2 of 5 feature ids are ≥ d_sae 24 (largest 40); is it for another SAE width?",
     ]);
