@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildParams, Manifest } from "../contract/atlas.ts";
-import { slugSchema } from "../contract/atlas.ts";
+import { knnRecallSchema, slugSchema } from "../contract/atlas.ts";
 import { readDictionary, readMetadata } from "./read/detect.ts";
 import { buildKnnGraph, measureRecall } from "./neighbours/knn.ts";
 import { normaliseRows } from "./neighbours/normalise.ts";
@@ -23,6 +23,10 @@ import { measureRegions, formatRegionQuality } from "./regions/quality.ts";
 import { NAMES_FILE, readNamesFile } from "./regions/names-file.ts";
 import { readPreviousRegions, regionFiles } from "./regions/files.ts";
 import { describeInput } from "./read/hash.ts";
+import { checkFiniteRows } from "./read/checks.ts";
+import { describeEstimate, estimateMemory, memoryLimits, asResourceError } from "./resources.ts";
+import { cacheKey, StageCache, stageCodeVersion } from "./cache/stage-cache.ts";
+import { knnFromEntry, knnToEntry, layoutFromEntry, layoutToEntry, regionsFromEntry, regionsToEntry } from "./cache/entries.ts";
 
 export interface BuildOptions {
   /** Dictionary folder or file. */
@@ -47,6 +51,18 @@ export interface BuildOptions {
   quiet?: boolean;
   /** Model width, for dictionaries with no config (bare .npy / .npz matrices). */
   dModel?: number;
+  /** Keep decoder rows holding NaN or ±Infinity as dead features instead of refusing the dictionary. */
+  dropNonFinite?: boolean;
+  /**
+   * Folder caching the kNN graph, layout and regions between builds (see cache/stage-cache.ts);
+   * false disables it. Default: `.atlas-cache` beside the output folder.
+   */
+  cache?: string | false;
+}
+
+/** The default cache folder for an output folder: beside it, so all atlases of one root share it. */
+export function defaultCacheDir(out: string): string {
+  return join(dirname(resolve(out)), ".atlas-cache");
 }
 
 export const DEFAULTS = {
@@ -92,6 +108,20 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
   const idCheck = slugSchema.safeParse(id);
   if (!idCheck.success) throw new Error(`atlas id ${JSON.stringify(id)} ${idCheck.error.issues[0]?.message}; pass --id`);
 
+  // Opened first: it takes the atlas's lock and puts back an atlas a killed build left moved
+  // aside, before anything (the previous regions below) reads the output folder.
+  const writer = new AtlasWriter(opts.out);
+  for (const m of writer.recovered) log.info(`  ${m}`);
+  try {
+    return await runBuild(opts, id, log, writer);
+  } catch (e) {
+    writer.abort();
+    const stage = log.timings.at(-1)?.name;
+    throw asResourceError(e, stage ? `building the atlas (in or after "${stage}")` : "building the atlas") ?? e;
+  }
+}
+
+async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: AtlasWriter): Promise<BuildResult> {
   const params: BuildParams = {
     seed: opts.seed ?? DEFAULTS.seed,
     knn: { k: opts.k ?? DEFAULTS.k, m: DEFAULTS.m, efConstruction: DEFAULTS.efConstruction, efSearch: DEFAULTS.efSearch },
@@ -109,34 +139,69 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
   const dict = await log.stage("Reading dictionary", () => readDictionary(opts.dictionary, { warn: (m) => log.warn(m), ...(opts.dModel === undefined ? {} : { dModel: opts.dModel }) }));
   const n = dict.info.dSae;
   const d = dict.info.dIn;
+  checkFiniteRows(dict, { drop: opts.dropNonFinite ?? false, warn: (m) => log.warn(m) });
+  const cache = new StageCache(opts.cache === false ? null : (opts.cache ?? defaultCacheDir(opts.out)), (m) => log.warn(m));
   log.info(`  ${dict.info.format} ${dict.info.architecture}: ${n.toLocaleString("en-US")} features × d_in ${d} (${dict.info.dtype})${dict.info.model ? `, ${dict.info.model}` : ""}${dict.info.hookName ? ` @ ${dict.info.hookName}` : ""}`);
 
   const metadata = await log.stage("Reading metadata", () => readMetadata({ labels: labelFiles, activations: activationFiles, nFeatures: n, maxExamples: params.storedExamples, warn: (m) => log.warn(m) }));
   log.info(`  ${metadata.labels.size.toLocaleString("en-US")} labels from ${labelFiles.map((f) => basename(f)).join(", ") || "no file"}; examples for ${metadata.activations.size.toLocaleString("en-US")} features from ${activationFiles.map((f) => basename(f)).join(", ") || "no file"}`);
+
+  let labelChars = 0;
+  for (const l of metadata.labels.values()) labelChars += l.label.length;
+  const estimate = estimateMemory({ n, d, k: params.knn.k, m: params.knn.m, labelChars, usage: process.memoryUsage() });
+  const memory = describeEstimate(estimate, memoryLimits());
+  log.info(memory.line);
+  if (memory.warning) log.warn(memory.warning);
 
   const { unit, norms, alive } = await log.stage("Normalising decoder rows", () => normaliseRows(dict.decoder, n, d));
   let deadCount = 0;
   for (let i = 0; i < n; i++) if (!alive[i]) deadCount++;
   if (deadCount) log.info(`  ${deadCount} dead features (all-zero or non-finite rows) are kept but left out of the graph`);
 
-  const graph = await log.stage("Building kNN graph", (p) =>
-    buildKnnGraph(unit, n, d, alive, { ...params.knn, seed: params.seed }, p),
-  );
-  const recall = await log.stage("Measuring kNN recall", () =>
-    measureRecall(unit, n, d, alive, graph, { k: params.knn.k, seed: params.seed, ...(opts.recallSample !== undefined ? { sample: opts.recallSample } : {}) }),
-  );
+  // Cache keys: each stage's output is named by everything it depends on (see cache/stage-cache.ts).
+  const inputKey = cache.dir === null ? "" : cacheKey(dict.decoder, n, d);
+  const knnKey = cacheKey("knn", stageCodeVersion("neighbours", ["hnswlib-node"]), inputKey, params.knn, params.seed);
+  const recallKey = cacheKey("recall", knnKey, opts.recallSample ?? null);
+  const layoutKey = cacheKey("layout", stageCodeVersion("layout", ["umap-js"]), knnKey, params.umap, params.seed);
+  const fromCache = (what: string) => log.info(`  ${what} from the cache (${cache.dir})`);
+
+  const graph = await log.stage("Building kNN graph", (p) => {
+    const hit = cache.load("knn", knnKey, (e) => knnFromEntry(e, n));
+    if (hit) return (fromCache("graph"), hit);
+    const built = buildKnnGraph(unit, n, d, alive, { ...params.knn, seed: params.seed }, p);
+    cache.store("knn", knnKey, knnToEntry(built));
+    return built;
+  });
+  const recall = await log.stage("Measuring kNN recall", () => {
+    const hit = cache.load("recall", recallKey, (e) => knnRecallSchema.parse(e.meta));
+    if (hit) return (fromCache("recall"), hit);
+    const measured = measureRecall(unit, n, d, alive, graph, { k: params.knn.k, seed: params.seed, ...(opts.recallSample !== undefined ? { sample: opts.recallSample } : {}) });
+    cache.store("recall", recallKey, { meta: measured, arrays: {} });
+    return measured;
+  });
   log.info(`  recall@${recall.k} = ${recall.recall.toFixed(4)} on ${recall.sample} sampled features`);
 
-  const xy = await log.stage("Laying out (UMAP)", (p) => layoutUmap(graph, { ...params.umap, seed: params.seed }, p));
+  const xy = await log.stage("Laying out (UMAP)", (p) => {
+    const hit = cache.load("layout", layoutKey, (e) => layoutFromEntry(e, n));
+    if (hit) return (fromCache("layout"), hit);
+    const laid = layoutUmap(graph, { ...params.umap, seed: params.seed }, p);
+    cache.store("layout", layoutKey, layoutToEntry(laid));
+    return laid;
+  });
 
   // Hand-written region names live beside the dictionary; the previous build's regions (if any)
-  // let slugs survive a rebuild. Both are read before the writer touches the output folder.
+  // let slugs survive a rebuild. The writer has not touched the output folder (it writes beside it).
   const namesPath = besideDictionary(opts.dictionary, [NAMES_FILE])[0];
   const names = namesPath ? readNamesFile(namesPath, n) : undefined;
   const previous = readPreviousRegions(opts.out);
   const regions = await log.stage("Finding regions", (p) => {
     const labels = Array.from({ length: n }, (_, i) => metadata.labels.get(i)?.label ?? null);
-    return buildRegions({ graph, xy, unit, d, alive, labels, seed: params.seed }, { previous, ...(names && { names }) }, p);
+    const key = cacheKey("regions", stageCodeVersion("regions"), knnKey, layoutKey, labels, previous, names ?? null, params.seed);
+    const hit = cache.load("regions", key, (e) => regionsFromEntry(e, n));
+    if (hit) return (fromCache("regions"), hit);
+    const found = buildRegions({ graph, xy, unit, d, alive, labels, seed: params.seed }, { previous, ...(names && { names }) }, p);
+    cache.store("regions", key, regionsToEntry(found));
+    return found;
   });
   for (const w of regions.warnings) log.warn(w);
   const regionQuality = measureRegions(regions, unit, d, xy, { seed: params.seed });
@@ -149,7 +214,6 @@ export async function buildAtlas(opts: BuildOptions): Promise<BuildResult> {
     storedExamples: params.storedExamples,
   };
 
-  const writer = new AtlasWriter(opts.out);
   try {
     const tiles = await log.stage("Writing tiles", () => {
       const ids = new Uint32Array(n);

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { buildAtlas, DEFAULTS } from "./build.ts";
 import { detectDictionary, listDictionaries } from "./read/detect.ts";
 import { formatInspectReport, inspectPath } from "./read/inspect.ts";
+import { asResourceError } from "./resources.ts";
 
 const HELP = `Feature Atlas: turn a sparse-autoencoder dictionary into a browsable atlas.
 
@@ -37,6 +38,10 @@ Options:
   --labels <file>        label file: JSON, JSONL, CSV or Neuronpedia explanations (repeatable)
   --activations <file>   SAEDashboard / Neuronpedia activation file or folder (repeatable)
   --d-model <n>          model width, to orient a bare .npy/.npz matrix (needed when it is square)
+  --drop-nonfinite       keep decoder rows holding NaN/±Infinity as dead features (default: refuse)
+  --cache-dir <dir>      where the kNN graph, layout and regions are cached between builds
+                         (default: .atlas-cache beside the --out folder)
+  --no-cache             neither read nor write the cache
   --k <n>                neighbours per feature in the kNN graph (default ${DEFAULTS.k})
   --seed <n>             seed of every random choice (default ${DEFAULTS.seed})
   --min-dist <x>         UMAP min_dist (default ${DEFAULTS.minDist})
@@ -77,6 +82,9 @@ async function main(argv: string[]): Promise<number> {
       "shard-size": { type: "string" },
       "recall-sample": { type: "string" },
       "d-model": { type: "string" },
+      "drop-nonfinite": { type: "boolean" },
+      "cache-dir": { type: "string" },
+      "no-cache": { type: "boolean" },
       json: { type: "boolean" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -111,7 +119,11 @@ async function main(argv: string[]): Promise<number> {
     recallSample: int("recall-sample", values["recall-sample"]),
     quiet: values.quiet ?? false,
     dModel,
+    dropNonFinite: values["drop-nonfinite"] ?? false,
   };
+  if (values["no-cache"] && values["cache-dir"] !== undefined) throw new UsageError("--no-cache and --cache-dir contradict each other; pass one");
+  // For a checkpoint of several hook points the default cache sits beside their folders, in --out.
+  const cache = values["no-cache"] ? (false as const) : values["cache-dir"];
 
   // A folder that is not itself a dictionary but holds several: one atlas per hook point.
   const inside = detectDictionary(dictionary) === null ? listDictionaries(dictionary) : [];
@@ -129,7 +141,7 @@ async function main(argv: string[]): Promise<number> {
     for (const [i, d] of inside.entries()) {
       if (!common.quiet) process.stderr.write(`\n=== ${i + 1}/${inside.length}: ${d.hookName} → ${d.id} ===\n`);
       try {
-        await buildAtlas({ ...common, dictionary: d.path, out: join(values.out, d.id), id: d.id });
+        await buildAtlas({ ...common, dictionary: d.path, out: join(values.out, d.id), id: d.id, ...(cache === undefined ? {} : { cache }) });
       } catch (e) {
         if (e instanceof Error) e.message = `${d.hookName}: ${e.message}`;
         throw e;
@@ -147,6 +159,7 @@ async function main(argv: string[]): Promise<number> {
     title: values.title,
     labels: values.labels,
     activations: values.activations,
+    ...(cache === undefined ? {} : { cache }),
   });
   return 0;
 }
@@ -155,9 +168,12 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     const e = err as Error;
-    // Input and usage problems are the user's to fix: the message says what and where. Anything
-    // else is our bug, so keep the stack for the report.
-    if (e.name === "InputError" || e instanceof UsageError || (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    // Input and usage problems are the user's to fix, and a full disk or exhausted memory the
+    // machine's: the message says what and where. Anything else is our bug, so keep the stack.
+    const resource = asResourceError(e, "building");
+    if (resource) {
+      process.stderr.write(`error: ${resource.message}\n`);
+    } else if (e.name === "InputError" || e instanceof UsageError || String((e as { code?: unknown }).code).startsWith("ERR_PARSE_ARGS_")) {
       process.stderr.write(`error: ${e.message}\n`);
     } else {
       process.stderr.write(`error: ${e.stack ?? e.message}\n`);

@@ -17,6 +17,7 @@ import { loadActivations } from "../../precompute/read/activations.ts";
 import { readDictionary } from "../../precompute/read/detect.ts";
 import { loadLabels } from "../../precompute/read/labels.ts";
 import { encodeSafetensors, InputError } from "../../precompute/read/safetensors.ts";
+import { tracked } from "./helpers/alloc-tracker.ts";
 import { encodeNpy, encodeNpz } from "./helpers/npy-files.ts";
 import { cfgV6, cleanTemp, floats, jsonl, tempDir } from "./helpers/read-files.ts";
 import { sparsifyCfg, pyJson } from "./helpers/sparsify-files.ts";
@@ -32,52 +33,6 @@ const CASES = Number(process.env.FUZZ_CASES ?? 64);
 const SLOW_MS = 2000;
 /** Input files are hashed for the manifest through one fixed 4 MiB buffer (read/hash.ts). */
 const HASH_CHUNK = 4 * 1024 * 1024 + 64 * 1024;
-
-// ---------------------------------------------------------------- allocation tracking
-
-/**
- * Run `fn` with the typed-array, ArrayBuffer and Buffer allocators wrapped, returning the largest
- * single allocation it asked for (in bytes) along with its result or error. Node's internals use
- * their own captured constructors, so only allocations made by our code (and libraries) count.
- */
-function tracked(fn: () => unknown): { largest: number; error: unknown; ok: boolean } {
-  const g = globalThis as unknown as Record<string, unknown>;
-  let largest = 0;
-  const note = (bytes: number) => {
-    if (Number.isFinite(bytes) && bytes > largest) largest = bytes;
-  };
-  const typed = ["Float32Array", "Float64Array", "Uint8Array", "Int8Array", "Uint16Array", "Int16Array", "Uint32Array", "Int32Array"] as const;
-  const saved = new Map<string, unknown>();
-  for (const name of [...typed, "ArrayBuffer", "SharedArrayBuffer"]) {
-    const Original = g[name] as { new (...a: unknown[]): unknown; BYTES_PER_ELEMENT?: number };
-    saved.set(name, Original);
-    const per = Original.BYTES_PER_ELEMENT ?? 1;
-    g[name] = new Proxy(Original, {
-      construct(target, args, newTarget) {
-        if (typeof args[0] === "number") note(args[0] * per);
-        return Reflect.construct(target, args, newTarget === g[name] ? target : newTarget);
-      },
-    });
-  }
-  const bufferFns = ["alloc", "allocUnsafe", "allocUnsafeSlow"] as const;
-  const savedBuffer = bufferFns.map((k) => Buffer[k]);
-  for (const [i, k] of bufferFns.entries()) {
-    const original = savedBuffer[i]! as (size: number, ...rest: unknown[]) => Buffer;
-    (Buffer as unknown as Record<string, unknown>)[k] = (size: number, ...rest: unknown[]) => {
-      note(size);
-      return original.call(Buffer, size, ...rest);
-    };
-  }
-  try {
-    fn();
-    return { largest, error: null, ok: true };
-  } catch (error) {
-    return { largest, error, ok: false };
-  } finally {
-    for (const [name, v] of saved) g[name] = v;
-    for (const [i, k] of bufferFns.entries()) (Buffer as unknown as Record<string, unknown>)[k] = savedBuffer[i];
-  }
-}
 
 // ---------------------------------------------------------------- mutations
 
