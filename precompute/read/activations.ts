@@ -12,7 +12,8 @@
  *   of batch files, or the export folder holding `features/` and `activations/`.
  *
  * Conversions: tokens go through `decodeTokens` (GPT-2 `Ġ` → space, `Ċ` → newline, byte-level
- * UTF-8 put back together; see tokens.ts). `maxIndex`/`maxValue` are recomputed from `values`
+ * UTF-8 put back together; see tokens.ts), then `representableText` (lone surrogates and control
+ * characters other than tab and newline become U+FFFD, see files.ts). `maxIndex`/`maxValue` are recomputed from `values`
  * (SAEDashboard's `qualifying_token_index` is the token that qualified the example for its
  * quantile bin, not always the maximum). `bin` is null for the "top activations" group
  * (`bin_min == -1`, or no bin given) and [bin_min, bin_max] otherwise. Examples are ordered top
@@ -30,7 +31,7 @@ import type { Example, Histogram, InputFile } from "../../contract/atlas.ts";
 import type { ActivationEntry, LabelEntry } from "../stages.ts";
 import {
   at, batchFiles, defaultWarn, featureId, forEachJsonLine, innerName, isDirectory, isRecord, parseJson,
-  readMaybeGzip, sortedById, Tally, type Warn,
+  readMaybeGzip, representableText, sortedById, Tally, type Warn,
 } from "./files.ts";
 import { describeInput } from "./hash.ts";
 import { loadLabels } from "./labels.ts";
@@ -226,7 +227,7 @@ export function toExample(tokensRaw: unknown, valuesRaw: unknown, bin: [number, 
     if (v > (valuesRaw[maxIndex] as number)) maxIndex = i;
   }
   const values = valuesRaw as number[];
-  return { tokens: decodeTokens(tokensRaw as string[]), values, maxIndex, maxValue: values[maxIndex]!, bin };
+  return { tokens: decodeTokens(tokensRaw as string[]).map(representableText), values, maxIndex, maxValue: values[maxIndex]!, bin };
 }
 
 function binOf(min: unknown, max: unknown, where: string, id: number): [number, number] | null {
@@ -253,7 +254,7 @@ function logitSide(strs: unknown, values: unknown, side: string, where: string, 
   if (strs.length !== values.length) {
     throw new InputError(`${where}: feature ${id}: ${side}_str has ${strs.length} tokens but ${side}_values has ${values.length} values`);
   }
-  const tokens = decodeLoneTokens(strs as string[]);
+  const tokens = decodeLoneTokens(strs as string[]).map(representableText);
   return tokens.map((token, i) => {
     const value: unknown = values[i];
     if (!finiteNumber(value)) throw new InputError(`${where}: feature ${id}: ${side}_values[${i}] = ${JSON.stringify(value)} is not a finite number`);

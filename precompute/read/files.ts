@@ -70,6 +70,20 @@ export function forEachJsonLine(buf: Buffer, name: string, each: (value: unknown
   }
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+// C0 controls and DEL, except tab, newline and carriage return, which text legitimately holds.
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+
+/**
+ * Untrusted text made representable everywhere it goes: a lone UTF-16 surrogate (JSON allows
+ * "\ud800"; UTF-8 cannot encode it, so the map's Arrow tiles and the HTML pages would each turn it
+ * into U+FFFD on their own) and control characters (which HTML parsers drop or reject) become
+ * U+FFFD here, once, so that every view shows the same string. Everything else is kept verbatim.
+ */
+export function representableText(text: string): string {
+  return text.replace(LONE_SURROGATE, "\uFFFD").replace(CONTROL, "\uFFFD");
+}
+
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -15,8 +15,10 @@
  *
  * Policies (each a deliberate choice):
  * - Labels are untrusted text, kept verbatim (escaping is the site's job) except that
- *   surrounding whitespace is trimmed, and a label longer than MAX_LABEL_CHARS code points is cut
- *   to MAX_LABEL_CHARS − 1 and ends in "…". Labels empty after trimming are skipped, with a warning.
+ *   surrounding whitespace is trimmed, lone surrogates and control characters other than tab and
+ *   newline become U+FFFD (`representableText`), and a label longer than MAX_LABEL_CHARS code
+ *   points is cut to MAX_LABEL_CHARS − 1 and ends in "…". Labels empty after trimming are skipped,
+ *   with a warning.
  * - In plain label files a feature id may appear once; a second row for it is an error naming
  *   both lines, because it usually means two files were concatenated.
  * - Neuronpedia has several explanations per feature by design. The best is chosen independently
@@ -37,7 +39,7 @@ import type { LabelEntry } from "../stages.ts";
 import { parseCsv } from "./csv.ts";
 import {
   at, batchFiles, defaultWarn, featureId, forEachJsonLine, innerName, isDirectory, isRecord, parseJson,
-  readMaybeGzip, sortedById, Tally, type Warn,
+  readMaybeGzip, representableText, sortedById, Tally, type Warn,
 } from "./files.ts";
 import { describeInput } from "./hash.ts";
 import { InputError } from "./safetensors.ts";
@@ -55,7 +57,7 @@ const LABEL_KEYS = ["label", "description", "explanation", "annotation", "name",
 
 /** Trim and cap a label; null when nothing is left. */
 export function cleanLabel(raw: string): { text: string; capped: boolean } | null {
-  const text = raw.trim();
+  const text = representableText(raw).trim();
   if (text === "") return null;
   const points = Array.from(text);
   if (points.length <= MAX_LABEL_CHARS) return { text, capped: false };

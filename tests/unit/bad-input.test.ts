@@ -267,3 +267,16 @@ describe("the CLI on broken input", () => {
     }
   });
 });
+
+describe("text no page can show as given", () => {
+  it("lone surrogates and control characters in labels and tokens become U+FFFD once, at read time; the rest stays verbatim", () => {
+    const dir = tempDir();
+    const labels = write(join(dir, "labels.json"), '{"0": "lone \\ud800 high, \\udfff low, pair \\ud83d\\ude00", "1": "tab\\tnew\\nline nul\\u0000 bell\\u0007 del\\u007f <b>&amp;</b>"}');
+    const acts = write(join(dir, "a.json"), JSON.stringify({ features: [{ feature_index: 1, pos_str: ["\uDC00x"], pos_values: [1], activations: [{ tokens: ["a\u0000", "\uD800"], values: [1, 2] }] }] }));
+    const meta = readMetadata({ labels: [labels], activations: [acts], nFeatures: 4 });
+    expect(meta.labels.get(0)!.label).toBe("lone \uFFFD high, \uFFFD low, pair 😀");
+    expect(meta.labels.get(1)!.label).toBe("tab\tnew\nline nul\uFFFD bell\uFFFD del\uFFFD <b>&amp;</b>");
+    expect(meta.activations.get(1)!.examples[0]!.tokens).toEqual(["a\uFFFD", "\uFFFD"]);
+    expect(meta.activations.get(1)!.logits!.positive[0]!.token).toBe("\uFFFDx");
+  });
+});
