@@ -67,6 +67,8 @@ export interface SearchShared {
   /** Cell of every point (−1 when dead) and the float32 cosine to its centroid. */
   assign: Int32Array;
   cosine: Float32Array;
+  /** [n × P] every point's cosine to every centroid, when that fits COSINE_CACHE_BYTES (else empty). */
+  cosines: Float32Array;
   /** CSR of the cells: members of cell c are members[partStart[c] … partStart[c + 1]), ascending. */
   partStart: Int32Array;
   members: Int32Array;
@@ -128,6 +130,7 @@ export function createShared(
     sampleAssign: new Int32Array(sab(sampleSize * 4)),
     assign: new Int32Array(sab(n * 4)),
     cosine: new Float32Array(sab(n * 4)),
+    cosines: new Float32Array(n * P * 4 <= COSINE_CACHE_BYTES ? sab(n * P * 4) : sab(0), 0, n * P * 4 <= COSINE_CACHE_BYTES ? n * P : 0),
     partStart: new Int32Array(sab((P + 2) * 4)),
     members: new Int32Array(sab(nAlive * 4)),
     radius: new Float64Array(sab((P + 1) * 8)),
@@ -154,35 +157,57 @@ function centroidIds(s: SearchShared): Int32Array {
   return ids;
 }
 
-/** Nearest centroid (highest float32 cosine, ties to the lower cell) of this thread's sample points. */
-export function assignSample(s: SearchShared, kernel: Kernel, slot: number, threads: number): void {
-  const [lo, hi] = slice(s.sample.length, slot, threads);
-  kernel.ids.set(centroidIds(s));
-  const cos = kernel.out32;
-  for (let t = lo; t < hi; t++) {
-    kernel.dots(s.sample[t]!, s.P);
-    let best = 0;
-    for (let c = 1; c < s.P; c++) if (cos[c]! > cos[best]!) best = c;
-    s.sampleAssign[t] = best;
+/** Points scored against all centroids at once (one tile-kernel block). */
+const ASSIGN_BLOCK = 64;
+/** Every point's cosines to every centroid are kept for the search when they take at most this. */
+const COSINE_CACHE_BYTES = 2 ** 30;
+
+/** float32 cosines of each listed point to all P centroids, a block of points at a time. */
+function centroidCosines(s: SearchShared, kernel: Kernel, points: Int32Array, onRow: (t: number, cos: Float32Array) => void): void {
+  const { P } = s;
+  const centroids = centroidIds(s);
+  const buf = new Float32Array(ASSIGN_BLOCK * P);
+  for (let off = 0; off < points.length; off += ASSIGN_BLOCK) {
+    const chunk = points.subarray(off, off + ASSIGN_BLOCK);
+    forBlock(kernel, chunk, centroids, (x, c, dot) => {
+      buf[x * P + c] = dot;
+    });
+    for (let x = 0; x < chunk.length; x++) onRow(off + x, buf.subarray(x * P, (x + 1) * P));
   }
 }
 
-/** Cell of every alive point in this thread's id range (dead points get −1). */
+/** Highest cosine, ties to the lower cell. */
+function argmax(cos: Float32Array): number {
+  let best = 0;
+  for (let c = 1; c < cos.length; c++) if (cos[c]! > cos[best]!) best = c;
+  return best;
+}
+
+/** Nearest centroid of this thread's sample points. */
+export function assignSample(s: SearchShared, kernel: Kernel, slot: number, threads: number): void {
+  const [lo, hi] = slice(s.sample.length, slot, threads);
+  centroidCosines(s, kernel, s.sample.subarray(lo, hi), (t, cos) => {
+    s.sampleAssign[lo + t] = argmax(cos);
+  });
+}
+
+/** Cell of every alive point in this thread's id range (dead points get −1); keeps all cosines when cached. */
 export function assignAll(s: SearchShared, kernel: Kernel, slot: number, threads: number): void {
   const [lo, hi] = slice(s.n, slot, threads);
-  kernel.ids.set(centroidIds(s));
-  const cos = kernel.out32;
+  const points: number[] = [];
   for (let p = lo; p < hi; p++) {
-    if (!s.alive[p]) {
-      s.assign[p] = -1;
-      continue;
-    }
-    kernel.dots(p, s.P);
-    let best = 0;
-    for (let c = 1; c < s.P; c++) if (cos[c]! > cos[best]!) best = c;
+    if (s.alive[p]) points.push(p);
+    else s.assign[p] = -1;
+  }
+  const ids = Int32Array.from(points);
+  const P = s.P;
+  centroidCosines(s, kernel, ids, (t, cos) => {
+    const p = ids[t]!;
+    const best = argmax(cos);
     s.assign[p] = best;
     s.cosine[p] = cos[best]!;
-  }
+    if (s.cosines.length) s.cosines.set(cos, p * P);
+  });
 }
 
 export function selfDots(s: SearchShared, kernel: Kernel, slot: number, threads: number): void {
@@ -419,7 +444,6 @@ const BLOCK_SHARE = 0.25;
  */
 export function searchCells(s: SearchShared, kernel: Kernel, onCell?: () => void): void {
   const { P, partStart, radius, need } = s;
-  const centroids = centroidIds(s);
   const bounds = new Float64Array(P);
   const nearCount = new Int32Array(P);
   const byBound: number[] = [];
@@ -442,21 +466,25 @@ export function searchCells(s: SearchShared, kernel: Kernel, onCell?: () => void
       },
       true,
     );
-    if (cosines.length < size * P) cosines = new Float32Array(size * P);
-    const cos = cosines;
-    forBlock(kernel, own, centroids, (x, c, dot) => {
-      cos[x * P + c] = dot;
-    });
+    // Cosines to the centroids: kept from the assignment, or computed again when too many to keep.
+    const cached = s.cosines.length > 0;
+    if (!cached) {
+      if (cosines.length < size * P) cosines = new Float32Array(size * P);
+      const buf = cosines;
+      centroidCosines(s, kernel, own, (x, row) => buf.set(row, x * P));
+    }
+    const cos = cached ? s.cosines : cosines;
     nearCount.fill(0);
     const planCell: number[] = [];
     const planPoint: number[] = [];
     const planNear: boolean[] = [];
     for (let x = 0; x < size; x++) {
       const theta = thetaOf(s, own[x]!);
+      const row = (cached ? own[x]! : x) * P;
       byBound.length = 0;
       for (let c = 0; c < P; c++) {
         if (c === cell || partStart[c + 1] === partStart[c]) continue;
-        const v = cos[x * P + c]!;
+        const v = cos[row + c]!;
         const lb = Math.acos(v > 1 ? 1 : v < -1 ? -1 : v) - radius[c]!;
         if (lb < theta) {
           bounds[c] = lb;
