@@ -225,8 +225,8 @@ class AtlasMap {
 
     this.createDeck();
     if (this.manifest.regions) {
-      this.regions = new RegionLayer(this.mapEl, this.dataBase, this.pageBase, this.manifest, () => this.render(), () =>
-        [".map-legend", ".map-controls", "[data-panel]", ".map-region-card"].flatMap((sel) => [...this.root.querySelectorAll<HTMLElement>(sel)]),
+      this.regions = new RegionLayer(this.mapEl, this.dataBase, this.pageBase, this.manifest, () =>
+        [".map-legend", ".map-controls", "[data-panel]", ".map-region-card", ".fiv-toggle", ".fiv-panel"].flatMap((sel) => [...this.root.querySelectorAll<HTMLElement>(sel)]),
       );
     }
     this.bindUi();
@@ -396,7 +396,13 @@ class AtlasMap {
     if (!this.store || !this.deck) return;
     this.wanted = selectTiles(this.store.infos, this.viewRect(), this.pixelsPerUnit());
     for (const key of this.wanted) void this.store.request(key);
-    this.regions?.update({ centre: this.centre(), pixelsPerUnit: this.pixelsPerUnit(), width: this.width(), height: this.height() });
+    this.regions?.update({
+      centre: this.centre(),
+      pixelsPerUnit: this.pixelsPerUnit(),
+      width: this.width(),
+      height: this.height(),
+      pointRadius: this.pointRadius(),
+    });
     this.render();
   }
 
@@ -410,8 +416,7 @@ class AtlasMap {
     if (!this.deck) return;
     const radius = this.pointRadius();
     const dark = this.theme === "dark";
-    // Region outlines first, so the points are drawn over them.
-    const layers: Layer[] = this.regions?.layers(radius, dark) ?? [];
+    const layers: Layer[] = [];
     this.tileLayers = [];
     for (const key of this.wanted) {
       const data = this.tileData.get(key);

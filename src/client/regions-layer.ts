@@ -1,6 +1,6 @@
 /**
  * Region names on the map, and the outline of the region under the pointer or in focus.
- *
+ * *
  * The names are HTML text in an overlay above the canvas, placed by our own screen-space greedy
  * placement (region-labels.ts) on every view change, rather than a deck.gl TextLayer with the
  * CollisionFilterExtension: that extension is another package (@deck.gl/extensions), it decides
@@ -11,10 +11,13 @@
  * untrusted. The overlay ignores the pointer: the map hit-tests the placed boxes itself (labelAt),
  * so dragging or wheeling over a name still moves the map.
  *
+ * The outlines are an SVG under the canvas (deck clears to transparent, so it shows through),
+ * computed in screen space on each view change: two polygons of ~100 points. A deck.gl
+ * PolygonLayer would draw the same but add ~100 KB (25 KB gzipped) of tesselation and path code
+ * to the map bundle.
+ *
  * Level files are fetched as the zoom approaches the level, so zoomed out costs one small file.
  */
-import type { Layer } from "@deck.gl/core";
-import { PolygonLayer } from "@deck.gl/layers";
 import type { Manifest, Region, RegionLevelFile } from "../../contract/atlas.ts";
 import { fetchRegionIndex, levelWord, type RegionEntry } from "../lib/region-index.ts";
 import {
@@ -36,6 +39,8 @@ import {
 export interface RegionView extends NamingView {
   /** View centre, layout units. */
   centre: [number, number];
+  /** Radius of the drawn points, CSS pixels: outlines keep this much clear of them. */
+  pointRadius: number;
 }
 
 /** A drawn name, in viewport CSS pixels (what page.mouse expects). */
@@ -56,10 +61,7 @@ interface LevelState {
   typical: number;
 }
 
-interface Outline {
-  polygon: [number, number][];
-  strong: boolean;
-}
+const SVG_NS = "http://www.w3.org/2000/svg";
 
 const fetchJson = async (url: string): Promise<unknown> => {
   const response = await fetch(url);
@@ -78,7 +80,9 @@ export class RegionLayer {
   private view: RegionView | null = null;
   private hoveredRegion: Region | null = null;
   private focusedRegion: Region | null = null;
-  private outlineCache = new Map<string, { key: string; outline: Outline }>();
+  private readonly outlines: SVGSVGElement;
+  private readonly focusOutline: SVGPolygonElement;
+  private readonly hoverOutline: SVGPolygonElement;
   private index: Promise<RegionEntry[]> | null = null;
   /** Time the last placement took, in ms (read by the measurement script). */
   lastPlacementMs = 0;
@@ -88,8 +92,6 @@ export class RegionLayer {
     private readonly dataBase: string,
     private readonly pageBase: string,
     private readonly manifest: Manifest,
-    /** Called when the outlines change and deck must draw again. */
-    private readonly redraw: () => void,
     /** Elements names must keep clear of (legend, buttons, panel). */
     private readonly obstacles: () => HTMLElement[],
   ) {
@@ -99,6 +101,16 @@ export class RegionLayer {
     // aloud as the map moves they would be noise.
     this.overlay.setAttribute("aria-hidden", "true");
     mapEl.append(this.overlay);
+    this.outlines = document.createElementNS(SVG_NS, "svg");
+    this.outlines.setAttribute("class", "region-outlines");
+    this.outlines.setAttribute("aria-hidden", "true");
+    this.focusOutline = document.createElementNS(SVG_NS, "polygon");
+    this.focusOutline.setAttribute("class", "region-outline focused");
+    this.hoverOutline = document.createElementNS(SVG_NS, "polygon");
+    this.hoverOutline.setAttribute("class", "region-outline hovered");
+    this.outlines.append(this.focusOutline, this.hoverOutline);
+    // First child: painted before (under) deck's canvas, which is transparent where nothing is drawn.
+    mapEl.prepend(this.outlines);
     this.levels = new Array<LevelState | undefined>(manifest.regions?.levels.length ?? 0);
   }
 
@@ -243,6 +255,7 @@ export class RegionLayer {
     }
     for (const id of this.shown) if (!next.has(id)) this.elements.get(id)?.remove();
     this.shown = next;
+    this.drawOutlines();
   }
 
   /** The region whose name is drawn at (x, y), map CSS pixels. */
@@ -267,14 +280,12 @@ export class RegionLayer {
     if (region === this.hoveredRegion) return;
     this.hoveredRegion = region;
     this.draw();
-    this.redraw();
   }
 
   setFocused(region: Region | null): void {
     if (region?.slug === this.focusedRegion?.slug) return;
     this.focusedRegion = region;
     this.draw();
-    this.redraw();
   }
 
   visibleLabels(): RegionLabelBox[] {
@@ -318,45 +329,26 @@ export class RegionLayer {
     return state?.regions.find((r) => r.slug === slug) ?? null;
   }
 
-  /** deck.gl layers: the outlines of the hovered and the focused region, drawn under the points. */
-  layers(pointRadiusPx: number, dark: boolean): Layer[] {
-    if (!this.view) return [];
-    const outlines: Outline[] = [];
-    const ppu = this.view.pixelsPerUnit;
-    const focused = this.focusedRegion;
-    const hovered = this.hoveredRegion;
-    if (focused) outlines.push(this.outline(focused, pointRadiusPx, ppu, true));
-    if (hovered && hovered.slug !== focused?.slug) outlines.push(this.outline(hovered, pointRadiusPx, ppu, false));
-    if (outlines.length === 0) return [];
-    const ink: [number, number, number] = dark ? [147, 166, 255] : [47, 79, 207];
-    return [
-      new PolygonLayer<Outline>({
-        id: "region-outlines",
-        data: outlines,
-        modelMatrix: new Float32Array([256, 0, 0, 0, 0, 256, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]),
-        getPolygon: (d) => d.polygon,
-        filled: true,
-        stroked: true,
-        getFillColor: (d) => [...ink, d.strong ? 34 : 22],
-        getLineColor: (d) => [...ink, d.strong ? 210 : 150],
-        lineWidthUnits: "pixels",
-        getLineWidth: (d) => (d.strong ? 2 : 1.5),
-        lineJointRounded: true,
-        pickable: false,
-        updateTriggers: { getFillColor: dark, getLineColor: dark },
-      }),
-    ];
+  /** The outline of a region on screen: its hull grown past the points on its rim. */
+  private outlinePoints(r: Region, view: RegionView): string {
+    const { width, height, pixelsPerUnit: ppu } = view;
+    const [cx, cy] = view.centre;
+    const hull = (r.hull.length > 0 ? r.hull : [r.centroid]).map(([x, y]) => [(x - cx) * ppu + width / 2, height / 2 - (y - cy) * ppu] as [number, number]);
+    return roundedHull(hull, view.pointRadius + 7)
+      .map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`)
+      .join(" ");
   }
 
-  /** A region's outline grown past its outermost points, cached while the zoom stays put. */
-  private outline(r: Region, pointRadiusPx: number, ppu: number, strong: boolean): Outline {
-    const key = `${ppu.toPrecision(6)}:${pointRadiusPx.toFixed(2)}`;
-    const hit = this.outlineCache.get(`${r.id}:${strong}`);
-    if (hit && hit.key === key) return hit.outline;
-    const radius = (pointRadiusPx + 7) / ppu;
-    const outline = { polygon: roundedHull(r.hull.length > 0 ? r.hull : [r.centroid], radius), strong };
-    this.outlineCache.set(`${r.id}:${strong}`, { key, outline });
-    if (this.outlineCache.size > 8) this.outlineCache.delete(this.outlineCache.keys().next().value!);
-    return outline;
+  private drawOutlines(): void {
+    const view = this.view;
+    const focused = this.focusedRegion;
+    const hovered = this.hoveredRegion?.slug === focused?.slug ? null : this.hoveredRegion;
+    for (const [polygon, region] of [
+      [this.focusOutline, focused],
+      [this.hoverOutline, hovered],
+    ] as const) {
+      if (view && region) polygon.setAttribute("points", this.outlinePoints(region, view));
+      else polygon.removeAttribute("points");
+    }
   }
 }

@@ -147,12 +147,17 @@ test("hovering a name outlines its region; clicking it fits the map to the regio
   await page.mouse.move(label.x + label.width / 2, label.y + label.height / 2);
   await expect.poll(() => hovered(page)).toBe(label.slug);
   await expect(page.getByRole("tooltip")).toContainText(region.name);
+  // Its outline is drawn (the hovered outline polygon has points)…
+  await expect(page.locator(".region-outline.hovered")).toHaveAttribute("points", /\d/);
   // Off the map (onto the header): nothing is hovered.
   await page.mouse.move(300, 10);
   await expect.poll(() => hovered(page)).toBeNull();
+  // …and goes away with the pointer.
+  await expect(page.locator(".region-outline.hovered")).not.toHaveAttribute("points", /./);
 
   await page.mouse.click(label.x + label.width / 2, label.y + label.height / 2);
   await expect.poll(() => focused(page)).toBe(region.slug);
+  await expect(page.locator(".region-outline.focused")).toHaveAttribute("points", /\d/);
   // Once the move has settled, the region's bounds are centred and fill most of the view.
   const [x0, y0, x1, y1] = region.bounds;
   await expect.poll(async () => Math.abs((await viewOf(page)).x - (x0 + x1) / 2), { timeout: 5000 }).toBeLessThan(1e-3);
