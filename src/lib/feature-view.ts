@@ -98,7 +98,9 @@ export function tokenParts(token: string, lone = false): TokenPart[] {
     else if (lone && ch === " ") push(SPACE, true);
     else push(ch, false);
   }
-  if (parts.length === 0) parts.push({ text: "∅", ws: true });
+  // An empty token (GPT-2 splits some characters into several byte tokens) reads as nothing in a
+  // window, but a lone empty token needs a mark to be seen at all.
+  if (parts.length === 0 && lone) parts.push({ text: "∅", ws: true });
   return parts;
 }
 

@@ -25,7 +25,7 @@ export interface LayoutIndex {
   position(id: number): Pt | null;
 }
 
-const OVERVIEW_POINTS = 300;
+const OVERVIEW_POINTS = 160;
 
 /** Build the index from positions by id (exported for tests; the site uses `layoutIndex`). */
 export function makeLayoutIndex(positions: Float32Array, bounds: Rect, overview: Pt[]): LayoutIndex {

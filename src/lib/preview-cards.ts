@@ -4,6 +4,7 @@
  */
 import type { FeatureRecord, Manifest, Region } from "../../contract/atlas.ts";
 import { describeDensity, featureName, formatCount } from "./format.ts";
+import { tokenText } from "./feature-view.ts";
 import { layoutIndex, neighbourhoodOf } from "./layout-index.ts";
 import type { PreviewCard } from "./og-image.ts";
 import type { Rect } from "./svg-charts.ts";
@@ -14,11 +15,13 @@ function sentence(s: string): string {
 
 export function featureCard(manifest: Manifest, f: FeatureRecord): PreviewCard {
   const index = layoutIndex(manifest.id);
+  // Without a label the title already says "Feature #id"; the strongest tokens say more.
+  const top = [...new Set(f.examples.slice(0, 8).map((e) => tokenText(e.tokens[e.maxIndex] ?? "")))].slice(0, 4);
   return {
     kicker: manifest.title,
-    eyebrow: `Feature #${f.id}`,
+    eyebrow: f.label ? `Feature #${f.id}` : "Unlabelled feature",
     title: featureName(f.id, f.label),
-    facts: [sentence(describeDensity(f.density))],
+    facts: [sentence(describeDensity(f.density)), ...(top.length ? [`Top activations: ${top.join(", ")}`] : [])],
     ...(f.dead ? {} : { map: neighbourhoodOf(index, f) }),
   };
 }

@@ -1,6 +1,7 @@
 /**
  * Builds once for the whole e2e run: the demo atlas (from the committed `data/demo/` dictionary)
- * into a temporary folder, then the site with `astro build --outDir`, then serves it on port 0.
+ * and a small gpt2-small atlas (real SAEDashboard evidence, synthetic geometry: see
+ * scripts/gpt2-fixture-atlas.ts) into a temporary folder, then the site with `astro build --outDir`, then serves it on port 0.
  * The URL reaches the tests through E2E_BASE_URL, which Playwright passes on to its workers.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -9,6 +10,8 @@ import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { buildAtlas } from "../../precompute/build.ts";
 import { serveStatic } from "../../scripts/serve-static.ts";
+import { HOSTILE_DESCRIPTION, HOSTILE_ID } from "../../scripts/make-hostile-dictionary.ts";
+import { buildGpt2FixtureAtlas, GPT2_FIXTURE_ID } from "../../scripts/gpt2-fixture-atlas.ts";
 
 const root = resolve(import.meta.dirname, "..", "..");
 
@@ -21,6 +24,15 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     out: join(atlases, "demo"),
     id: "demo",
     title: "GloVe demo (e2e)",
+    quiet: true,
+  });
+  await buildGpt2FixtureAtlas(join(atlases, GPT2_FIXTURE_ID), { quiet: true, root });
+  // Hostile labels, tokens and region names (data/hostile, see scripts/make-hostile-dictionary.ts).
+  await buildAtlas({
+    dictionary: join(root, "data", "hostile"),
+    out: join(atlases, HOSTILE_ID),
+    id: HOSTILE_ID,
+    description: HOSTILE_DESCRIPTION,
     quiet: true,
   });
   const astro = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", dist], {

@@ -44,6 +44,7 @@ describe("tokens", () => {
     expect(tokenParts(" the", true)).toEqual([{ text: "·", ws: true }, { text: "the", ws: false }]);
     expect(tokenParts("the", true)).toEqual([{ text: "the", ws: false }]);
     expect(tokenParts("", true)).toEqual([{ text: "∅", ws: true }]);
+    expect(tokenParts("")).toEqual([]);
   });
   it("spells out whitespace-only tokens in text", () => {
     expect(tokenText(" brigade")).toBe("brigade");
