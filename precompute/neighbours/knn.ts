@@ -168,16 +168,16 @@ function buildPartitioned(
     runAll(pool, { kind: "assign-all" }, () => assignAll(s, kernel, 0, threads));
     buildCells(s);
     runAll(pool, { kind: "self" }, () => selfDots(s, kernel, 0, threads));
-    // Progress: the cells phase counts points, the pairs phase work units; shown as one total.
-    const pointsPart = nAlive;
-    const reportCells = (): void => progress?.(Atomics.load(s.counters, 1), pointsPart);
-    progress?.(0, pointsPart);
+    // Progress out of 2 × alive points: the cells phase counts points, the pairs phase its share
+    // of work done, scaled into the second half (its size is only known once the cells are done).
+    const total = 2 * nAlive;
+    const reportCells = (): void => progress?.(Math.min(nAlive, Atomics.load(s.counters, 1)), total);
+    progress?.(0, total);
     runAll(pool, { kind: "cells" }, () => searchCells(s, kernel, reportCells), reportCells);
     const pairs = listPairs(s);
-    const work = pairsWork(s, pairs);
-    const total = pointsPart + work;
+    const work = Math.max(1, pairsWork(s, pairs));
     s.counters[1] = 0;
-    const report = (): void => progress?.(pointsPart + Atomics.load(s.counters, 1), total);
+    const report = (): void => progress?.(nAlive + Math.floor((nAlive * Math.min(work, Atomics.load(s.counters, 1))) / work), total);
     runAll(pool, { kind: "pairs", pairs }, () => searchPairs(s, kernel, pairs, report), report);
     runAll(pool, { kind: "finish" }, () => finishRows(s, kernel, 0, threads));
     progress?.(total, total);
