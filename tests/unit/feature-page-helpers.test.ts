@@ -232,3 +232,12 @@ describe("404 explanation", () => {
     expect(explainMissing("/sub/gpt2/feature/600/", "/sub/", atlases).message).toBe("feature 600 is out of range: this atlas has features 0–511.");
   });
 });
+
+describe("build options", () => {
+  it("EMBED_PAGES is all by default, none turns embeds off, anything else is an error", async () => {
+    const { embedPagesEnabled } = await import("../../src/lib/build-options.ts");
+    expect(embedPagesEnabled(undefined)).toBe(true);
+    expect(embedPagesEnabled("none")).toBe(false);
+    expect(() => embedPagesEnabled("some")).toThrow(/EMBED_PAGES/);
+  });
+});
