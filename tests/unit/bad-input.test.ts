@@ -280,3 +280,14 @@ describe("text no page can show as given", () => {
     expect(meta.activations.get(1)!.logits!.positive[0]!.token).toBe("\uFFFDx");
   });
 });
+
+describe("the hostile corpus", () => {
+  it("data/hostile is exactly what scripts/make-hostile-dictionary.ts writes", async () => {
+    const { writeHostileDictionary } = await import("../../scripts/make-hostile-dictionary.ts");
+    const dir = tempDir();
+    writeHostileDictionary(dir);
+    const committed = join(repoRoot, "data", "hostile");
+    expect(readdirSync(dir).sort()).toEqual(readdirSync(committed).sort());
+    for (const f of readdirSync(dir)) expect(readFileSync(join(dir, f)).equals(readFileSync(join(committed, f))), f).toBe(true);
+  });
+});
