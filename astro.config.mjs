@@ -14,6 +14,10 @@ export default defineConfig({
     build: {
       // The map bundle (deck.gl) is large by nature and loaded on the map page only.
       chunkSizeWarningLimit: 1500,
+      // Scripts stay files too: Astro inlines small ones, which would repeat them in every feature
+      // page and give each its own hash to list in a Content-Security-Policy (docs/csp.md).
+      // Other assets keep Vite's default.
+      assetsInlineLimit: (/** @type {string} */ filePath) => (filePath.endsWith(".js") ? false : undefined),
     },
   },
 });
