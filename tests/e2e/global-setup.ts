@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { buildAtlas } from "../../precompute/build.ts";
 import { serveStatic } from "../../scripts/serve-static.ts";
+import { HOSTILE_DESCRIPTION, HOSTILE_ID } from "../../scripts/make-hostile-dictionary.ts";
 import { buildGpt2FixtureAtlas, GPT2_FIXTURE_ID } from "../../scripts/gpt2-fixture-atlas.ts";
 
 const root = resolve(import.meta.dirname, "..", "..");
@@ -26,6 +27,14 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     quiet: true,
   });
   await buildGpt2FixtureAtlas(join(atlases, GPT2_FIXTURE_ID), { quiet: true, root });
+  // Hostile labels, tokens and region names (data/hostile, see scripts/make-hostile-dictionary.ts).
+  await buildAtlas({
+    dictionary: join(root, "data", "hostile"),
+    out: join(atlases, HOSTILE_ID),
+    id: HOSTILE_ID,
+    description: HOSTILE_DESCRIPTION,
+    quiet: true,
+  });
   const astro = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", dist], {
     cwd: root,
     encoding: "utf8",
