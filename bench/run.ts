@@ -3,7 +3,7 @@
  * its own process, and prints the time and peak memory of every stage.
  *
  *   npm run bench                 all cases
- *   npm run bench -- --only 16k   cases whose name contains "16k"
+ *   npm run bench -- --only 65536   cases whose name contains "65536"
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
@@ -23,7 +23,7 @@ interface Case {
 }
 
 const synthetic = (n: number, d: number): Case => ({
-  name: `synthetic-${n / 1024}k-x${d}`,
+  name: `synthetic-${n}x${d}`,
   prepare() {
     const dir = join(work, "dict", `synthetic-${n}-${d}`);
     if (!existsSync(join(dir, "sae_weights.safetensors"))) {
