@@ -1,23 +1,21 @@
 /**
  * Brute-force k nearest neighbours of a list of query points, shared among threads by query.
  *
- * Every alive row is scored against each query with the fast float32 kernel, keeping the best
+ * Every alive row is scored against each query with the fast float32 tile kernel, keeping the best
  * `k + POOL_EXTRA` per query; that pool is then re-scored with the exact float64 kernel and sorted
  * by (distance, id). The result is provably the exact answer: a float32 dot of unit rows is within
- * ε = d · 2⁻²⁴ · 1.05 + 2⁻²³ of the exact one, so when the pool's last float32 distance exceeds its
+ * ε = d · 2⁻²⁴ · 1.05 + 2⁻²³ of the exact one (the standard bound for any order of summation), so when the pool's last float32 distance exceeds its
  * k-th by more than 2ε, nothing outside the pool can beat the exact k-th. A query whose pool is
  * that crowded (many near-ties, e.g. a large group of duplicates) is redone with the exact kernel
  * over all rows. This is 2–3 times faster than scoring every pair exactly, and the distances are
  * bit-identical to the graph's, which come from the same exact kernel.
  */
 import type { Kernel } from "./simd.ts";
-import { cosineDistance, slice } from "./partitions.ts";
+import { cosineDistance, forBlock, slice } from "./partitions.ts";
 
 const POOL_EXTRA = 32;
-/** Candidate rows scored per kernel call (and kept in cache across a block of queries). */
-const CHUNK = 1024;
-/** Queries scored together against each chunk. */
-const BLOCK = 8;
+/** Queries scored together, as one side of the tile kernel's blocks (partitions.ts `forBlock`). */
+const BLOCK = 16;
 
 export interface ExactShared {
   n: number;
@@ -98,21 +96,13 @@ export function exactSearch(s: ExactShared, kernel: Kernel, slot: number, thread
     const nb = Math.min(BLOCK, hi - q0);
     poolIds.fill(0x7fffffff);
     poolKeys.fill(Infinity);
-    for (let off = 0; off < all.length; off += CHUNK) {
-      const m = Math.min(CHUNK, all.length - off);
-      kernel.ids.set(all.subarray(off, off + m));
-      for (let b = 0; b < nb; b++) {
-        const q = queries[q0 + b]!;
-        kernel.dots(q, m);
-        const out = kernel.out32;
-        for (let y = 0; y < m; y++) {
-          const j = all[off + y]!;
-          if (j === q) continue;
-          f32[0] = 1 - out[y]!;
-          push(poolIds, poolKeys, b * pool, pool, f32[0]!, j);
-        }
-      }
-    }
+    const block = queries.subarray(q0, q0 + nb);
+    forBlock(kernel, block, all, (b, y, dot) => {
+      const j = all[y]!;
+      if (j === block[b]) return;
+      f32[0] = 1 - dot;
+      push(poolIds, poolKeys, b * pool, pool, f32[0]!, j);
+    });
     for (let b = 0; b < nb; b++) finishQuery(s, kernel, q0 + b, poolIds.subarray(b * pool, (b + 1) * pool), poolKeys.subarray(b * pool, (b + 1) * pool), all, eps, self);
   }
 }

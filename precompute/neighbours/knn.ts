@@ -53,7 +53,7 @@ export interface KnnOptions {
   cells?: number;
   /** Partitioned engine: most points one point is compared with; default max(16,384, alive / 8). */
   maxCandidates?: number;
-  /** Partitioned engine: most of those from cells the point lies outside of; default 512. */
+  /** Partitioned engine: most of those from cells the point lies outside of; default max(512, alive / 128). */
   farCandidates?: number;
 }
 
@@ -152,7 +152,9 @@ function buildPartitioned(
   const { memory } = rowsMemory(unit, n, d);
   const cells = Math.min(opts.cells ?? defaultCells(nAlive), spareRows(n));
   const maxCandidates = opts.maxCandidates ?? Math.max(16384, Math.ceil(nAlive / 8));
-  const farCandidates = opts.farCandidates ?? 512;
+  // Points far from every cell (members of small clusters) find their cross-cluster neighbours
+  // only here; keeping the budget a fixed share of the points keeps their recall as n grows.
+  const farCandidates = opts.farCandidates ?? Math.max(512, Math.ceil(nAlive / 128));
   const s = createShared(n, d, k, alive, cells, maxCandidates, farCandidates, opts.seed);
   const init: KnnWorkerInit = { memory, d, threads, search: s };
   const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;

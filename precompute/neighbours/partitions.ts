@@ -384,7 +384,7 @@ const TILE_B = 128;
  * time. With `upper` (a and b the same list), at least every pair y > x is visited, and whole
  * tiles below the diagonal are not computed.
  */
-function forBlock(kernel: Kernel, a: Int32Array, b: Int32Array, visit: (x: number, y: number, dot: number) => void, upper = false): void {
+export function forBlock(kernel: Kernel, a: Int32Array, b: Int32Array, visit: (x: number, y: number, dot: number) => void, upper = false): void {
   const ids = kernel.ids;
   if (kernel.d % 4 !== 0) {
     const cap = kernel.capacity;
