@@ -11,7 +11,8 @@
  * named) and the finest no maximum (nothing finer would replace it).
  *
  * Where: greedy placement in priority order (coarser level first, then more members, then file
- * order), each name centred on its region's centroid and dropped when its box would overlap a
+ * order), each name centred on its region's centroid — or, when that spot is taken, moved a little
+ * within its region (above, below, left, right) — and dropped when every spot would overlap a
  * name already placed, the map's own controls, or the edge of the view. Greedy by a fixed
  * priority is what keeps the names steady while panning: a name only disappears when a more
  * important one comes near it, never because of the order in which they entered the view.
@@ -65,6 +66,8 @@ export interface LabelCandidate<T> {
   cy: number;
   width: number;
   height: number;
+  /** Other spots to try, in order, when the centre is taken: shifts of the centre in CSS pixels. */
+  offsets?: readonly (readonly [number, number])[];
 }
 
 export interface PlacedLabel<T> {
@@ -109,23 +112,23 @@ export function placeLabels<T>(
   };
   for (const o of obstacles) add(o);
 
+  const fits = (box: Box): boolean => {
+    if (box.x < area.x || box.y < area.y || box.x + box.width > area.x + area.width || box.y + box.height > area.y + area.height) return false;
+    for (const cellId of cellsOf(box)) {
+      for (const other of grid.get(cellId) ?? []) if (overlaps(box, other, gap)) return false;
+    }
+    return true;
+  };
+  const centre: readonly [number, number] = [0, 0];
   const placed: PlacedLabel<T>[] = [];
   for (const c of candidates) {
-    const box: Box = { x: Math.round(c.cx - c.width / 2), y: Math.round(c.cy - c.height / 2), width: c.width, height: c.height };
-    if (box.x < area.x || box.y < area.y || box.x + box.width > area.x + area.width || box.y + box.height > area.y + area.height) continue;
-    let free = true;
-    for (const cellId of cellsOf(box)) {
-      for (const other of grid.get(cellId) ?? []) {
-        if (overlaps(box, other, gap)) {
-          free = false;
-          break;
-        }
-      }
-      if (!free) break;
+    for (const [dx, dy] of [centre, ...(c.offsets ?? [])]) {
+      const box: Box = { x: Math.round(c.cx + dx - c.width / 2), y: Math.round(c.cy + dy - c.height / 2), width: c.width, height: c.height };
+      if (!fits(box)) continue;
+      add(box);
+      placed.push({ item: c.item, box });
+      break;
     }
-    if (!free) continue;
-    add(box);
-    placed.push({ item: c.item, box });
   }
   return placed;
 }
@@ -197,4 +200,18 @@ export function wrapName(name: string, maxLine = 22): string[] {
   }
   if (best < 0) return [name];
   return [name.slice(0, best), name.slice(best + sep.length)];
+}
+
+/**
+ * Spots near the centre where a region's name may go instead, in order of preference: above,
+ * below, left, right, each by most of the name's size but by at most 70 % of the region's
+ * half-extent on screen (`halfW`, `halfH`, pixels), so that the name stays over its region.
+ */
+export function labelOffsets(width: number, height: number, halfW: number, halfH: number): [number, number][] {
+  const dy = Math.min(height * 0.9, halfH * 0.7);
+  const dx = Math.min(width * 0.4, halfW * 0.7);
+  const out: [number, number][] = [];
+  if (dy >= 4) out.push([0, -dy], [0, dy]);
+  if (dx >= 4) out.push([-dx, 0], [dx, 0]);
+  return out;
 }

@@ -23,6 +23,7 @@ import { fetchRegionIndex, levelWord, type RegionEntry } from "../lib/region-ind
 import {
   LEVEL_ON_PX,
   boxContains,
+  labelOffsets,
   levelNamed,
   placeLabels,
   regionNamed,
@@ -81,10 +82,11 @@ export class RegionLayer {
   private hoveredRegion: Region | null = null;
   private focusedRegion: Region | null = null;
   private readonly outlines: SVGSVGElement;
+  private readonly faintOutlines: SVGPathElement;
   private readonly focusOutline: SVGPolygonElement;
   private readonly hoverOutline: SVGPolygonElement;
   private index: Promise<RegionEntry[]> | null = null;
-  /** Time the last placement took, in ms (read by the measurement script). */
+  /** Time the last layout took (candidates, measuring new names, placement, DOM and outlines), ms. */
   lastPlacementMs = 0;
 
   constructor(
@@ -104,11 +106,13 @@ export class RegionLayer {
     this.outlines = document.createElementNS(SVG_NS, "svg");
     this.outlines.setAttribute("class", "region-outlines");
     this.outlines.setAttribute("aria-hidden", "true");
+    this.faintOutlines = document.createElementNS(SVG_NS, "path");
+    this.faintOutlines.setAttribute("class", "region-outline faint");
     this.focusOutline = document.createElementNS(SVG_NS, "polygon");
     this.focusOutline.setAttribute("class", "region-outline focused");
     this.hoverOutline = document.createElementNS(SVG_NS, "polygon");
     this.hoverOutline.setAttribute("class", "region-outline hovered");
-    this.outlines.append(this.focusOutline, this.hoverOutline);
+    this.outlines.append(this.faintOutlines, this.focusOutline, this.hoverOutline);
     // First child: painted before (under) deck's canvas, which is transparent where nothing is drawn.
     mapEl.prepend(this.outlines);
     this.levels = new Array<LevelState | undefined>(manifest.regions?.levels.length ?? 0);
@@ -190,18 +194,18 @@ export class RegionLayer {
         candidates.push({ item: r, cx: sx, cy: sy, width: size?.width ?? 0, height: size?.height ?? 0 });
       }
     });
-    if (unmeasured.length > 0) {
-      this.measure(unmeasured);
-      for (const c of candidates) {
-        const size = this.sizes.get(c.item.id)!;
-        c.width = size.width;
-        c.height = size.height;
-      }
+    if (unmeasured.length > 0) this.measure(unmeasured);
+    for (const c of candidates) {
+      const size = this.sizes.get(c.item.id)!;
+      c.width = size.width;
+      c.height = size.height;
+      const [x0, y0, x1, y1] = c.item.bounds;
+      c.offsets = labelOffsets(size.width, size.height, ((x1 - x0) * ppu) / 2, ((y1 - y0) * ppu) / 2);
     }
     const area: Box = { x: 4, y: 4, width: width - 8, height: height - 8 };
     this.placed = placeLabels(candidates, area, this.obstacleBoxes());
-    this.lastPlacementMs = performance.now() - t0;
     this.draw();
+    this.lastPlacementMs = performance.now() - t0;
   }
 
   /** Boxes of the chrome floating over the map, relative to the map. */
@@ -331,18 +335,32 @@ export class RegionLayer {
 
   /** The outline of a region on screen: its hull grown past the points on its rim. */
   private outlinePoints(r: Region, view: RegionView): string {
+    return this.outline(r, view)
+      .map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`)
+      .join(" ");
+  }
+
+  private outline(r: Region, view: RegionView): [number, number][] {
     const { width, height, pixelsPerUnit: ppu } = view;
     const [cx, cy] = view.centre;
     const hull = (r.hull.length > 0 ? r.hull : [r.centroid]).map(([x, y]) => [(x - cx) * ppu + width / 2, height / 2 - (y - cy) * ppu] as [number, number]);
-    return roundedHull(hull, view.pointRadius + 7)
-      .map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`)
-      .join(" ");
+    return roundedHull(hull, view.pointRadius + 7);
   }
 
   private drawOutlines(): void {
     const view = this.view;
     const focused = this.focusedRegion;
     const hovered = this.hoveredRegion?.slug === focused?.slug ? null : this.hoveredRegion;
+    // Faint outlines of the coarsest regions named, so that one sees what each big name covers.
+    const coarsest = Math.min(...this.placed.map((p) => p.item.level));
+    const faint = view
+      ? this.placed
+          .filter((p) => p.item.level === coarsest && p.item.slug !== focused?.slug && p.item.slug !== hovered?.slug)
+          .map((p) => `M${this.outline(p.item, view).map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join("L")}Z`)
+          .join("")
+      : "";
+    if (faint) this.faintOutlines.setAttribute("d", faint);
+    else this.faintOutlines.removeAttribute("d");
     for (const [polygon, region] of [
       [this.focusOutline, focused],
       [this.hoverOutline, hovered],
