@@ -22,6 +22,8 @@ export interface LayoutIndex {
   overview: Pt[];
   /** Features inside `rect`, nearest to `centre` first, at most `limit`. */
   pointsIn(rect: Rect, centre: Pt, limit: number): { id: number; x: number; y: number }[];
+  /** At most `max` features inside `rect`, spread evenly over it (a stride through grid order), unsorted. */
+  sampleIn(rect: Rect, max: number): { id: number; x: number; y: number }[];
   position(id: number): Pt | null;
 }
 
@@ -61,6 +63,35 @@ export function makeLayoutIndex(positions: Float32Array, bounds: Rect, overview:
       if (!(id >= 0 && id < n)) return null;
       const x = positions[2 * id]!;
       return Number.isNaN(x) ? null : { x, y: positions[2 * id + 1]! };
+    },
+    sampleIn(rect, max) {
+      const [rx0, ry0, rx1, ry1] = rect;
+      const each = (visit: (id: number, x: number, y: number) => void): void => {
+        for (let cy = cellY(ry0); cy <= cellY(ry1); cy++) {
+          for (let cx = cellX(rx0); cx <= cellX(rx1); cx++) {
+            const c = cy * side + cx;
+            for (let k = start[c]!; k < start[c + 1]!; k++) {
+              const id = items[k]!;
+              const x = positions[2 * id]!;
+              const y = positions[2 * id + 1]!;
+              if (x >= rx0 && x <= rx1 && y >= ry0 && y <= ry1) visit(id, x, y);
+            }
+          }
+        }
+      };
+      let total = 0;
+      each(() => total++);
+      const stride = Math.max(1, total / Math.max(1, max));
+      const out: { id: number; x: number; y: number }[] = [];
+      let seen = 0;
+      let next = 0;
+      each((id, x, y) => {
+        if (seen++ === Math.floor(next) && out.length < max) {
+          out.push({ id, x, y });
+          next += stride;
+        }
+      });
+      return out;
     },
     pointsIn(rect, centre, limit) {
       const [rx0, ry0, rx1, ry1] = rect;
@@ -149,15 +180,16 @@ export function neighbourhoodOf(
     return p ? [{ id: n.id, cosine: n.cosine, x: p.x, y: p.y }] : [];
   });
   const window = neighbourhoodWindow(f, neighbours, index.bounds);
-  const inside = index.pointsIn(window, f, 20 * limit).filter((p) => p.id !== f.id);
-  // The nearest quarter as they are, then an even stride through the rest, so the dots show the
-  // density of the whole window rather than a blob around the feature.
-  const near = Math.min(inside.length, Math.ceil(limit / 4));
-  const rest = inside.length - near;
-  const stride = Math.max(1, rest / Math.max(1, limit - near));
-  const context = inside.slice(0, near);
-  for (let k = near; k < inside.length && context.length < limit; k = near + Math.floor((context.length - near) * stride)) {
-    context.push(inside[k]!);
+  // A quarter nearest the feature (from a small square around it, so the sort stays small at 1M
+  // features), the rest spread evenly over the window, so the dots show the density of the whole
+  // window rather than a blob around the feature.
+  const r = (window[2] - window[0]) / 8;
+  const near = index.pointsIn([f.x - r, f.y - r, f.x + r, f.y + r], f, Math.ceil(limit / 4) + 1).filter((p) => p.id !== f.id);
+  const taken = new Set(near.map((p) => p.id));
+  const context = [...near];
+  for (const p of index.sampleIn(window, limit)) {
+    if (context.length >= limit) break;
+    if (p.id !== f.id && !taken.has(p.id)) context.push(p);
   }
   return { feature: { id: f.id, x: f.x, y: f.y }, neighbours, context, window, overview: { points: index.overview, bounds: index.bounds } };
 }

@@ -123,7 +123,7 @@ export function previewSvg(card: PreviewCard): string {
   const pad = 64;
   const textWidthAvail = card.map ? OG_WIDTH - mapSize - pad * 3 : OG_WIDTH - pad * 2;
   const size = card.title.length > 60 ? 52 : 64;
-  const lines = wrapText(card.title, size, textWidthAvail, 4);
+  const lines = wrapText(card.title, size, textWidthAvail, 3);
   let y = 150;
   let body = `<text x="${pad}" y="92" font-size="24" fill="${C.muted}">${esc(wrapText(card.kicker, 24, textWidthAvail, 1)[0] ?? "")}</text>`;
   body += `<text x="${pad}" y="${y}" font-size="30" font-weight="700" fill="${C.accent}">${esc(card.eyebrow)}</text>`;
@@ -133,8 +133,12 @@ export function previewSvg(card: PreviewCard): string {
     y += Math.round(size * 1.18);
   }
   y += 18;
+  // Facts fill what room is left above the footer, a whole fact or nothing.
+  const footerTop = OG_HEIGHT - 95;
   for (const fact of card.facts.slice(0, 2)) {
-    for (const line of wrapText(fact, 28, textWidthAvail, 2)) {
+    const factLines = wrapText(fact, 28, textWidthAvail, 2);
+    if (y + (factLines.length - 1) * 38 > footerTop) break;
+    for (const line of factLines) {
       body += `<text x="${pad}" y="${y}" font-size="28" fill="${C.muted}">${esc(line)}</text>`;
       y += 38;
     }

@@ -21,7 +21,7 @@ export function featureCard(manifest: Manifest, f: FeatureRecord): PreviewCard {
     kicker: manifest.title,
     eyebrow: f.label ? `Feature #${f.id}` : "Unlabelled feature",
     title: featureName(f.id, f.label),
-    facts: [sentence(describeDensity(f.density)), ...(top.length ? [`Top activations: ${top.join(", ")}`] : [])],
+    facts: [sentence(describeDensity(f.density)), ...(top.length && !f.label ? [`Top activations: ${top.join(", ")}`] : [])],
     ...(f.dead ? {} : { map: neighbourhoodOf(index, f) }),
   };
 }

@@ -190,6 +190,15 @@ describe("layout index", () => {
     expect(got.map((p) => p.id)).toEqual([44, 34, 43, 33]);
     expect(index.pointsIn([0, 0, 1, 1], { x: 0, y: 0 }, 3).map((p) => p.id)).toEqual([0, 1, 10]);
   });
+  it("samples a rectangle evenly without sorting", () => {
+    const all = index.sampleIn([0, 0, 1, 1], 1000);
+    expect(all).toHaveLength(99);
+    const some = index.sampleIn([0, 0, 1, 1], 10);
+    expect(some).toHaveLength(10);
+    // Spread over the grid, not bunched in its first cells.
+    expect(Math.max(...some.map((p) => p.y)) - Math.min(...some.map((p) => p.y))).toBeGreaterThan(0.7);
+    expect(index.sampleIn([0.3, 0.3, 0.5, 0.5], 10).map((p) => p.id).sort((a, b) => a - b)).toEqual([33, 34, 43, 44]);
+  });
   it("knows unplaced features", () => {
     expect(index.position(99)).toBeNull();
     expect(index.position(100)).toBeNull();
