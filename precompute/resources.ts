@@ -49,7 +49,7 @@ export interface EstimateInput {
 /**
  * Per-point cost of the layout. umap-js (used for small graphs) keeps its sparse matrices in Maps
  * keyed by strings: ~62 KB a point on the heap (measured, see layout/umap.ts). The typed-array
- * engine used above a few thousand points needs ~1.5·k1 edges of ~40 bytes.
+ * engine used above a few thousand points needs ~1.5·k1 edges of ~40 bytes (layout/typed-umap.ts).
  */
 const UMAPJS_BYTES_PER_POINT = 64 * 1024;
 const UMAPJS_MAX_POINTS = 2048;
@@ -66,7 +66,7 @@ export function estimateMemory(e: EstimateInput): MemoryEstimate {
   add("neighbour index", n * d * 4 + n * (2 * e.m * 4 + 64));
   add("kNN graph", n * k1 * 8 * 2); // the graph, and the symmetrised copy the layout and regions build
   const umapjs = Math.min(n, UMAPJS_MAX_POINTS);
-  add("layout", n > UMAPJS_MAX_POINTS ? n * 1.5 * k1 * TYPED_UMAP_BYTES_PER_EDGE * 2 : umapjs * UMAPJS_BYTES_PER_POINT);
+  add("layout", n > UMAPJS_MAX_POINTS ? n * 1.5 * k1 * TYPED_UMAP_BYTES_PER_EDGE : umapjs * UMAPJS_BYTES_PER_POINT);
   // Region search runs Louvain on a graph of the kNN and layout edges, a few times over, and
   // counts label terms per region (measured: 1–7 KB a point on the demo and a 16k synthetic).
   add("regions", n * 2048);

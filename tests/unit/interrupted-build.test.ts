@@ -12,7 +12,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseManifest } from "../../contract/atlas.ts";
 import { buildAtlas } from "../../precompute/build.ts";
-import { ResourceError } from "../../precompute/resources.ts";
+import { describeEstimate, estimateMemory, memoryLimits, ResourceError } from "../../precompute/resources.ts";
 import { AtlasWriter } from "../../precompute/write/atlas-writer.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
 import { cleanTemp, repoRoot, tempDir } from "./helpers/read-files.ts";
@@ -127,6 +127,9 @@ describe("a build killed with SIGKILL", () => {
     expect(log).toContain("graph from the cache");
     expect(log).toContain("layout from the cache");
     expect(log).toMatch(/removed atlas\.tmp-\d+, left by a build that did not finish/);
+    // The memory estimate comes before the long stages.
+    expect(log).toMatch(/ {2}memory: about [\d.]+ [KMG]B at peak \([\d.]+ [KMG]B arrays, [\d.]+ [KMG]B JS heap\); [\d.]+ [KMG]B available of [\d.]+ [KMG]B, JS heap limit [\d.]+ [KMG]B\n\[Normalising decoder rows\]/);
+    expect(log.indexOf("  memory: ")).toBeLessThan(log.indexOf("[Building kNN graph]"));
     expect(manifest.params.seed).toBe(2);
     expect(readdirSync(join(work, "atlases")).sort()).toEqual([".atlas-cache", "atlas"]);
     expectIntact(remember());
@@ -165,6 +168,39 @@ describe("a build that runs out of disk", () => {
     expect(asResourceError(new RangeError("Invalid typed array length: 17179869184"), "x")).toBeInstanceOf(ResourceError);
     expect(asResourceError(new RangeError("Invalid typed array length: -1"), "x")).toBeNull();
     expect(asResourceError(new TypeError("x is undefined"), "x")).toBeNull();
+  });
+});
+
+describe("the memory estimate", () => {
+  const usage = { rss: 150 * 2 ** 20, heapUsed: 50 * 2 ** 20 };
+  const fits = { available: 16 * 2 ** 30, total: 24 * 2 ** 30, heapLimit: 4 * 2 ** 30 };
+
+  it("grows with the dictionary: two copies of the rows, the index, the graph and the layout", () => {
+    const small = estimateMemory({ n: 4096, d: 100, k: 15, m: 16, labelChars: 0, usage });
+    const big = estimateMemory({ n: 1_000_000, d: 2304, k: 15, m: 16, labelChars: 0, usage });
+    expect(small.total).toBeGreaterThan(usage.rss);
+    // 1M × 2304 float32 rows are 9.2 GB; the unit copy and the index's copy need twice that.
+    expect(big.external).toBeGreaterThan(2 * 1_000_000 * 2304 * 4);
+    expect(big.total).toBeLessThan(4 * 1_000_000 * 2304 * 4);
+    // The typed layout engine is linear in the edges: ~1.5 × 16 edges of ~40 bytes a point.
+    expect(Object.fromEntries(big.parts).layout).toBeLessThan(2 ** 30);
+  });
+
+  it("says nothing when the build fits, and gives advice when it does not", () => {
+    const est = estimateMemory({ n: 16384, d: 768, k: 15, m: 16, labelChars: 500_000, usage });
+    expect(describeEstimate(est, fits).warning).toBeNull();
+    expect(describeEstimate(est, { ...fits, available: 100 * 2 ** 20 }).warning).toMatch(
+      /^this build may run out of memory: it is more than the 100\.0 MB of memory available; close other programs/,
+    );
+    const heavy = { ...est, heap: 3.9 * 2 ** 30 };
+    expect(describeEstimate(heavy, fits).warning).toMatch(/JS heap part \(3\.90 GB\) is near or above Node's heap limit \(4\.00 GB\); raise it with NODE_OPTIONS=--max-old-space-size=6144/);
+  });
+
+  it("reads the machine's limits", () => {
+    const l = memoryLimits();
+    expect(l.available).toBeGreaterThan(0);
+    expect(l.available).toBeLessThanOrEqual(l.total);
+    expect(l.heapLimit).toBeGreaterThan(0);
   });
 });
 
