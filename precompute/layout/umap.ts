@@ -11,8 +11,8 @@
  * a typed-array port of umap-js' precomputed-kNN path. umap-js keeps its sparse matrices in Maps
  * keyed by "row:col" strings (~62 KB per point, a hard V8 limit past ~700k points; 65,536 points
  * took 143 s and 4.1 GB), so "auto" keeps it only for small graphs (up to UMAPJS_MAX_POINTS
- * connected points) and hands larger ones to the typed engine (65,536 points: ~20–30 s, 0.25 GB
- * peak for the whole process, same quality; figures in bench/layout-quality.ts).
+ * connected points) and hands larger ones to the typed engine (65,536 points: ~35 CPU seconds on
+ * two threads, 0.25 GB peak for the whole process, same quality; bench/layout-quality.ts).
  * umap-js' `initializeFit` is one long synchronous call that cannot report progress; only the
  * epochs can (both engines report once per epoch).
  *
