@@ -614,9 +614,15 @@ class AtlasMap {
       if (panel.width > map.width * 0.8) h -= Math.max(0, map.bottom - panel.top);
       else w -= Math.max(0, map.right - panel.left);
     }
-    const scale = Math.min((w - 2 * FIT_PADDING) / Math.max(1e-6, x1 - x0), (h - 2 * FIT_PADDING) / Math.max(1e-6, y1 - y0));
+    // The region card floats over the top of the map: keep the region below it.
+    const card = this.regionCard?.getBoundingClientRect();
+    const top = card ? Math.max(FIT_PADDING, card.bottom - this.mapEl.getBoundingClientRect().top + 12) : FIT_PADDING;
+    const scale = Math.min((w - 2 * FIT_PADDING) / Math.max(1e-6, x1 - x0), (h - top - FIT_PADDING) / Math.max(1e-6, y1 - y0));
     const zoom = Math.log2(Math.max(1e-6, scale) / WORLD_SCALE);
-    return this.setView(this.centredOn([(x0 + x1) / 2, (y0 + y1) / 2], zoom), durationMs);
+    const view = this.centredOn([(x0 + x1) / 2, (y0 + y1) / 2], zoom);
+    // Screen y grows downwards: moving the region down by half the extra top margin moves the centre up.
+    view.centre[1] += (top - FIT_PADDING) / 2 / this.pixelsPerUnit(view.zoom);
+    return this.setView(view, durationMs);
   }
 
   /** Outline a region and show its card (null clears both). */

@@ -162,14 +162,19 @@ test("hovering a name outlines its region; clicking it fits the map to the regio
   const [x0, y0, x1, y1] = region.bounds;
   await expect.poll(async () => Math.abs((await viewOf(page)).x - (x0 + x1) / 2), { timeout: 5000 }).toBeLessThan(1e-3);
   const v = await viewOf(page);
-  expect(v.y).toBeCloseTo((y0 + y1) / 2, 3);
   const ppu = 2 ** v.zoom * 256;
-  expect((x1 - x0) * ppu).toBeLessThanOrEqual(v.width);
-  expect((y1 - y0) * ppu).toBeLessThanOrEqual(v.height);
-  expect(Math.max(((x1 - x0) * ppu) / v.width, ((y1 - y0) * ppu) / v.height)).toBeGreaterThan(0.6);
+  // The region's bounds on screen (map pixels, y down): inside the view, below the region card.
+  const box = { left: (x0 - v.x) * ppu + v.width / 2, right: (x1 - v.x) * ppu + v.width / 2, top: (v.y - y1) * ppu + v.height / 2, bottom: (v.y - y0) * ppu + v.height / 2 };
+  const card = page.locator(".map-region-card");
+  const cardBox = (await card.boundingBox())!;
+  const mapBox = (await page.locator("[data-map]").boundingBox())!;
+  expect(box.left).toBeGreaterThanOrEqual(0);
+  expect(box.right).toBeLessThanOrEqual(v.width);
+  expect(box.top).toBeGreaterThanOrEqual(cardBox.y + cardBox.height - mapBox.y);
+  expect(box.bottom).toBeLessThanOrEqual(v.height);
+  expect(Math.max((box.right - box.left) / v.width, (box.bottom - box.top) / v.height)).toBeGreaterThan(0.6);
   await expect(page).toHaveURL(new RegExp(`[?&]r=${region.slug}`));
   // The card names the region and links to its page.
-  const card = page.locator(".map-region-card");
   await expect(card.getByRole("link", { name: region.name })).toHaveAttribute("href", `/${ATLAS}/region/${region.slug}/`);
   expect(consoleErrors).toEqual([]);
 });
