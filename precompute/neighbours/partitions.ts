@@ -30,8 +30,8 @@
  * scanning the cluster, which this search does in cache-friendly blocks, pruning the rest. It costs
  * Σ (cluster size)² dot products instead of n log n, which two cores afford up to a few hundred
  * thousand points. Measured (CPU seconds over both threads; wall ≈ half on an idle machine):
- * 16,384 × 768: 5 s, recall@15 0.987; 65,536 × 768: 20 s, 0.975; 65,536 × 2,304: 58 s, 0.979;
- * 262,144 × 2,304: 520 s, 0.954 (with the far budget then fixed at 512).
+ * 16,384 × 768: 5 s, recall@15 0.987; 65,536 × 768: 20–25 s, 0.975; 65,536 × 2,304: 58 s, 0.979;
+ * 262,144 × 2,304: 634 s, 0.960 (520 s and 0.954 with the far budget fixed at 512 instead of n / 128).
  *
  * Determinism: the sample, starting centroids and centroid updates are sequential and seeded.
  * Each point's heap keeps the K smallest distinct (distance, id) offers, a set that does not depend
