@@ -78,7 +78,6 @@ export const DEFAULTS = {
   shardSize: 256,
   storedNeighbours: 12,
   storedExamples: 20,
-  recallSample: 1000,
 } as const;
 
 export function generatorVersion(): string {

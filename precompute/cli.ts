@@ -48,7 +48,7 @@ Options:
   --epochs <n>           UMAP epochs (default: umap-js' choice for the size)
   --tile-capacity <n>    points per map tile (default ${DEFAULTS.tileCapacity})
   --shard-size <n>       features per feature shard (default ${DEFAULTS.shardSize})
-  --recall-sample <n>    features sampled to measure kNN recall (default ${DEFAULTS.recallSample})
+  --recall-sample <n>    features sampled to measure kNN recall (default: 1000 up to 16,384 features, fewer above, at least 200)
   --json                 inspect: print the report as JSON
   --quiet                only warnings and errors
   -h, --help             this help
