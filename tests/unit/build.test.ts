@@ -4,31 +4,20 @@
  * every tile row is a feature, planted clusters stay together on the map).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import { buildAtlas } from "../../precompute/build.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
 import { featureShardSchema, parseManifest, searchChunkSchema, TILE_COLUMNS, type Manifest } from "../../contract/atlas.ts";
+import { atlasFiles } from "./helpers/atlas-files.ts";
 
 let work: string;
 let dictDir: string;
 let cluster: Int32Array;
 const N = 800;
 
-function listFiles(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), "atlas-build-test-"));
@@ -49,8 +38,8 @@ describe("buildAtlas", () => {
   it("gives a byte-identical atlas for the same input and seed", async () => {
     a = (await buildAtlas({ dictionary: dictDir, out: join(work, "a"), id: "syn", quiet: true, k: 10 })).manifest;
     await buildAtlas({ dictionary: dictDir, out: join(work, "b"), id: "syn", quiet: true, k: 10 });
-    const fa = listFiles(join(work, "a"));
-    const fb = listFiles(join(work, "b"));
+    const fa = atlasFiles(join(work, "a"));
+    const fb = atlasFiles(join(work, "b"));
     expect([...fa.keys()].sort()).toEqual([...fb.keys()].sort());
     for (const [name, bytes] of fa) expect(bytes.equals(fb.get(name)!), name).toBe(true);
   });

@@ -4,14 +4,15 @@
  * something it depends on does; damaged entries are ignored and recomputed; entries are written
  * whole or not at all; and the folder is pruned least recently used first.
  */
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildAtlas, defaultCacheDir, type BuildOptions } from "../../precompute/build.ts";
 import { knnFromEntry, knnToEntry, layoutFromEntry, layoutToEntry, regionsFromEntry, regionsToEntry } from "../../precompute/cache/entries.ts";
 import { cacheKey, CACHE_FORMAT, StageCache, stageCodeVersion, type CacheEntry } from "../../precompute/cache/stage-cache.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
 import { cleanTemp, tempDir } from "./helpers/read-files.ts";
+import { atlasFiles } from "./helpers/atlas-files.ts";
 
 afterAll(cleanTemp);
 
@@ -19,22 +20,10 @@ const N = 500;
 let work: string;
 let dict: string;
 
-function files(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(relative(dir, p), readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function expectSameFiles(a: string, b: string): void {
-  const fa = files(a);
-  const fb = files(b);
+  const fa = atlasFiles(a);
+  const fb = atlasFiles(b);
   expect([...fa.keys()].sort()).toEqual([...fb.keys()].sort());
   for (const [name, bytes] of fa) expect(bytes.equals(fb.get(name)!), name).toBe(true);
 }
