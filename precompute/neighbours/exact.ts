@@ -12,6 +12,7 @@
  */
 import type { Kernel } from "./simd.ts";
 import { cosineDistance, forBlock, slice } from "./partitions.ts";
+import { replaceWorst } from "./heap.ts";
 
 const POOL_EXTRA = 32;
 /** Queries scored together, as one side of the tile kernel's blocks (partitions.ts `forBlock`). */
@@ -59,25 +60,7 @@ export function exactSelfDots(s: ExactShared, kernel: Kernel, slot: number, thre
 function push(ids: Int32Array, keys: Float32Array, base: number, size: number, key: number, id: number): void {
   const worst = keys[base]!;
   if (key > worst || (key === worst && id >= ids[base]!)) return;
-  let pos = 0;
-  for (;;) {
-    const l = 2 * pos + 1;
-    if (l >= size) break;
-    const r = l + 1;
-    let c = l;
-    if (r < size) {
-      const kl = keys[base + l]!;
-      const kr = keys[base + r]!;
-      if (kr > kl || (kr === kl && ids[base + r]! > ids[base + l]!)) c = r;
-    }
-    const kc = keys[base + c]!;
-    if (kc < key || (kc === key && ids[base + c]! < id)) break;
-    keys[base + pos] = kc;
-    ids[base + pos] = ids[base + c]!;
-    pos = c;
-  }
-  keys[base + pos] = key;
-  ids[base + pos] = id;
+  replaceWorst(ids, keys, base, size, key, id);
 }
 
 /** The exact k nearest of this thread's share of the queries. */

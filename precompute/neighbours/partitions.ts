@@ -41,6 +41,7 @@
  */
 import { rng, shuffle } from "../random.ts";
 import type { Kernel } from "./simd.ts";
+import { replaceWorst } from "./heap.ts";
 
 /** Key of an empty heap slot: +Infinity as float32 bits, worse than any distance. */
 const EMPTY_KEY = 0x7f800000;
@@ -352,25 +353,7 @@ function push(s: SearchShared, p: number, key: number, id: number, locked: boole
     const worst = keys[base]!;
     if (key > worst || (key === worst && id >= ids[base]!)) return;
     for (let t = 0; t < K; t++) if (ids[base + t] === id) return;
-    let pos = 0;
-    for (;;) {
-      const l = 2 * pos + 1;
-      if (l >= K) break;
-      const r = l + 1;
-      let c = l;
-      if (r < K) {
-        const kl = keys[base + l]!;
-        const kr = keys[base + r]!;
-        if (kr > kl || (kr === kl && ids[base + r]! > ids[base + l]!)) c = r;
-      }
-      const kc = keys[base + c]!;
-      if (kc < key || (kc === key && ids[base + c]! < id)) break;
-      keys[base + pos] = kc;
-      ids[base + pos] = ids[base + c]!;
-      pos = c;
-    }
-    keys[base + pos] = key;
-    ids[base + pos] = id;
+    replaceWorst(ids, keys, base, K, key, id);
   } finally {
     if (locked) Atomics.store(s.locks, p, 0);
   }
