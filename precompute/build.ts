@@ -23,6 +23,7 @@ import { measureRegions, formatRegionQuality } from "./regions/quality.ts";
 import { NAMES_FILE, readNamesFile } from "./regions/names-file.ts";
 import { readPreviousRegions, regionFiles } from "./regions/files.ts";
 import { describeInput } from "./read/hash.ts";
+import { neuronpediaExportPaths } from "./read/activations.ts";
 import { checkFiniteRows } from "./read/checks.ts";
 import { describeEstimate, estimateMemory, memoryLimits, asResourceError } from "./resources.ts";
 import { cacheKey, StageCache, stageCodeVersion } from "./cache/stage-cache.ts";
@@ -41,6 +42,13 @@ export interface BuildOptions {
   labels?: string[];
   /** Activation (top examples) files; default: `activations.json[.gz]` beside the dictionary, if present. */
   activations?: string[];
+  /**
+   * A Neuronpedia export folder (`features/`, `explanations/`, `activations/`): its explanations
+   * are labels after any `labels` (the best-scored explanation of a feature is its label, the
+   * others are kept in `otherLabels`), its features and activations are evidence beside any
+   * `activations`. When set, the files beside the dictionary are not looked for.
+   */
+  neuronpedia?: string;
   seed?: number;
   k?: number;
   minDist?: number;
@@ -95,6 +103,15 @@ function besideDictionary(dictionary: string, names: string[]): string[] {
   return [];
 }
 
+/** The label and activation paths a build reads: the options', the Neuronpedia export's, or the files beside the dictionary. */
+export function metadataPaths(opts: Pick<BuildOptions, "dictionary" | "labels" | "activations" | "neuronpedia">): { labels: string[]; activations: string[] } {
+  const neuronpedia = opts.neuronpedia === undefined ? null : neuronpediaExportPaths(opts.neuronpedia);
+  return {
+    labels: [...(opts.labels ?? (neuronpedia ? [] : besideDictionary(opts.dictionary, ["labels.json", "labels.jsonl", "labels.csv"]))), ...(neuronpedia?.labels ?? [])],
+    activations: [...(neuronpedia?.activations ?? []), ...(opts.activations ?? (neuronpedia ? [] : besideDictionary(opts.dictionary, ["activations.json", "activations.json.gz"])))],
+  };
+}
+
 export interface BuildResult {
   manifest: Manifest;
   /** Seconds and peak RSS per stage, in order. */
@@ -132,8 +149,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
   };
   params.knn.efSearch = Math.max(params.knn.efSearch, params.knn.k + 1);
 
-  const labelFiles = opts.labels ?? besideDictionary(opts.dictionary, ["labels.json", "labels.jsonl", "labels.csv"]);
-  const activationFiles = opts.activations ?? besideDictionary(opts.dictionary, ["activations.json", "activations.json.gz"]);
+  const { labels: labelFiles, activations: activationFiles } = metadataPaths(opts);
 
   const dict = await log.stage("Reading dictionary", () => readDictionary(opts.dictionary, { warn: (m) => log.warn(m), ...(opts.dModel === undefined ? {} : { dModel: opts.dModel }) }));
   const n = dict.info.dSae;

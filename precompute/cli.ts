@@ -10,11 +10,13 @@ import { buildAtlas, DEFAULTS } from "./build.ts";
 import { detectDictionary, listDictionaries } from "./read/detect.ts";
 import { formatInspectReport, inspectPath } from "./read/inspect.ts";
 import { asResourceError } from "./resources.ts";
+import { buildSite } from "./site.ts";
 
 const HELP = `Feature Atlas: turn a sparse-autoencoder dictionary into a browsable atlas.
 
 Usage:
   npm run atlas -- build <dictionary> --out <dir> [options]
+  npm run atlas -- build --config <site config> [--out <atlas root>] [--only <id>] [--skip-unchanged]
   npm run atlas -- inspect <dictionary> [--d-model <n>] [--json]
 
 <dictionary> is one of:
@@ -27,6 +29,10 @@ point, into <dir>/<id> with the id made from the hook point's folder (layers.10 
 Labels (labels.json|jsonl|csv) and top activations (activations.json[.gz]) beside a
 dictionary are used unless --labels / --activations name other files.
 
+--config builds every atlas a site config lists (atlas.config.json is the demo's; the format is
+contract/site.ts), one after another, into <atlas root>/<id> (default: the config's atlasRoot,
+relative to the config file), and writes <atlas root>/site.json for the site's title.
+
 inspect prints what a dictionary holds (format, tensors, sizes, hook point, metadata beside it,
 problems) without building anything; it exits 1 only when a dictionary cannot be read.
 
@@ -37,6 +43,12 @@ Options:
   --description <text>   one or two sentences for the home page and link previews
   --labels <file>        label file: JSON, JSONL, CSV or Neuronpedia explanations (repeatable)
   --activations <file>   SAEDashboard / Neuronpedia activation file or folder (repeatable)
+  --neuronpedia <dir>    a Neuronpedia export folder (features/, explanations/, activations/):
+                         labels from its explanations (best-scored wins, the others are kept),
+                         density, logits and top examples from the rest
+  --config <file>        build every atlas of a site config (see above)
+  --only <id>            with --config: build only this atlas (repeatable)
+  --skip-unchanged       with --config: skip atlases already built from the same inputs and options
   --d-model <n>          model width, to orient a bare .npy/.npz matrix (needed when it is square)
   --drop-nonfinite       keep decoder rows holding NaN/±Infinity as dead features (default: refuse)
   --cache-dir <dir>      where the kNN graph, layout and regions are cached between builds
@@ -74,6 +86,10 @@ async function main(argv: string[]): Promise<number> {
       description: { type: "string" },
       labels: { type: "string", multiple: true },
       activations: { type: "string", multiple: true },
+      neuronpedia: { type: "string" },
+      config: { type: "string" },
+      only: { type: "string", multiple: true },
+      "skip-unchanged": { type: "boolean" },
       k: { type: "string" },
       seed: { type: "string" },
       "min-dist": { type: "string" },
@@ -104,6 +120,25 @@ async function main(argv: string[]): Promise<number> {
     return report.blocks.some((b) => b.error !== null) ? 1 : 0;
   }
   if (command !== "build") throw new UsageError(`unknown command ${JSON.stringify(command)}; try --help`);
+  if (values["no-cache"] && values["cache-dir"] !== undefined) throw new UsageError("--no-cache and --cache-dir contradict each other; pass one");
+  if (values.config !== undefined) {
+    if (dictionary) throw new UsageError(`build --config takes no dictionary path (got ${JSON.stringify(dictionary)}); the config lists the dictionaries`);
+    const perAtlas = ["id", "title", "description", "labels", "activations", "neuronpedia", "k", "seed", "min-dist", "epochs", "tile-capacity", "shard-size", "recall-sample", "d-model", "drop-nonfinite"] as const;
+    for (const flag of perAtlas) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} describes one atlas; with --config put it in the config's entry for that atlas`);
+    }
+    await buildSite(values.config, {
+      ...(values.out === undefined ? {} : { out: values.out }),
+      ...(values.only === undefined ? {} : { only: values.only }),
+      skipUpToDate: values["skip-unchanged"] ?? false,
+      ...(values["no-cache"] ? { cache: false as const } : values["cache-dir"] === undefined ? {} : { cache: values["cache-dir"] }),
+      quiet: values.quiet ?? false,
+    });
+    return 0;
+  }
+  for (const flag of ["only", "skip-unchanged"] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} goes with --config`);
+  }
   if (!dictionary) throw new UsageError("build needs a dictionary path: npm run atlas -- build <dictionary> --out <dir>");
   if (!values.out) throw new UsageError("build needs --out <dir>");
   const minDist = values["min-dist"] === undefined ? undefined : Number(values["min-dist"]);
@@ -121,14 +156,13 @@ async function main(argv: string[]): Promise<number> {
     dModel,
     dropNonFinite: values["drop-nonfinite"] ?? false,
   };
-  if (values["no-cache"] && values["cache-dir"] !== undefined) throw new UsageError("--no-cache and --cache-dir contradict each other; pass one");
   // For a checkpoint of several hook points the default cache sits beside their folders, in --out.
   const cache = values["no-cache"] ? (false as const) : values["cache-dir"];
 
   // A folder that is not itself a dictionary but holds several: one atlas per hook point.
   const inside = detectDictionary(dictionary) === null ? listDictionaries(dictionary) : [];
   if (inside.length > 0) {
-    for (const flag of ["id", "title", "labels", "activations"] as const) {
+    for (const flag of ["id", "title", "labels", "activations", "neuronpedia"] as const) {
       if (values[flag] !== undefined) {
         throw new UsageError(`--${flag} names one atlas, but ${dictionary} holds ${inside.length} dictionaries; build one of them, or put metadata files beside each`);
       }
@@ -159,6 +193,7 @@ async function main(argv: string[]): Promise<number> {
     title: values.title,
     labels: values.labels,
     activations: values.activations,
+    neuronpedia: values.neuronpedia,
     ...(cache === undefined ? {} : { cache }),
   });
   return 0;

@@ -1,14 +1,13 @@
 /**
- * `npm run demo`: build the demo atlas from `data/demo/` (skipped when its inputs have not
- * changed), build the site, and serve it on localhost. Options: --port <n> (default 4321),
- * --rebuild (build the atlas even if it is up to date), --no-serve (build only).
+ * `npm run demo`: build the atlases listed in `atlas.config.json` (each skipped when its inputs
+ * and options have not changed), build the site, and serve it on localhost. Options: --port <n>
+ * (default 4321), --rebuild (build every atlas even if it is up to date), --no-serve (build only),
+ * --config <file> (another site config).
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { buildAtlas } from "../precompute/build.ts";
+import { buildSite } from "../precompute/site.ts";
 import { serveStatic } from "./serve-static.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -17,40 +16,13 @@ const { values } = parseArgs({
     port: { type: "string", default: process.env.PORT ?? "4321" },
     rebuild: { type: "boolean", default: false },
     "no-serve": { type: "boolean", default: false },
+    config: { type: "string", default: join(root, "atlas.config.json") },
   },
 });
 
-const dataDir = join(root, "data", "demo");
-const atlasDir = join(root, "atlases");
-const out = join(atlasDir, "demo");
-
-/** Up to date when every input named in the manifest still has the hash it was built from. */
-function atlasUpToDate(): boolean {
-  const manifestPath = join(out, "manifest.json");
-  if (!existsSync(manifestPath)) return false;
-  try {
-    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { inputs: { name: string; sha256: string }[] };
-    const present = new Set(readdirSync(dataDir));
-    return manifest.inputs.every(
-      (f) => present.has(f.name) && createHash("sha256").update(readFileSync(join(dataDir, f.name))).digest("hex") === f.sha256,
-    );
-  } catch {
-    return false;
-  }
-}
-
-if (values.rebuild || !atlasUpToDate()) {
-  await buildAtlas({
-    dictionary: dataDir,
-    out,
-    id: "demo",
-    title: "GloVe words · TopK SAE · 4,096 features",
-    description:
-      "A TopK sparse autoencoder trained on 100-d GloVe word vectors. Each feature is labelled by the words nearest its decoder direction.",
-  });
-} else {
-  process.stderr.write(`[Demo atlas] ${out} is up to date (use --rebuild to build it again)\n`);
-}
+const site = await buildSite(values.config, { skipUpToDate: !values.rebuild });
+const atlasDir = site.atlasRoot;
+const first = site.atlases[0]!.entry.id;
 
 process.stderr.write("[Building site]\n");
 const astro = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent"], {
@@ -62,5 +34,5 @@ if (astro.status !== 0) process.exit(astro.status ?? 1);
 
 if (!values["no-serve"]) {
   const { url } = await serveStatic(join(root, "dist"), Number(values.port));
-  process.stdout.write(`\nFeature Atlas demo is running at ${url}/demo/\nPress Ctrl+C to stop.\n`);
+  process.stdout.write(`\nFeature Atlas demo is running at ${url}/${first}/ (all atlases: ${url}/)\nPress Ctrl+C to stop.\n`);
 }

@@ -422,6 +422,21 @@ export function readActivations(paths: string | string[], nFeatures: number, opt
 }
 
 /**
+ * The label and activation paths a Neuronpedia export folder stands for: the folder itself as a
+ * label source when it has `explanations/`, and as an activation source when it has `features/`
+ * or `activations/` (the readers find the subfolders). Throws when it is none of these.
+ */
+export function neuronpediaExportPaths(dir: string): { labels: string[]; activations: string[] } {
+  if (!isDirectory(dir)) throw new InputError(`${basename(dir)}: not a folder; a Neuronpedia export is a folder with features/, explanations/ and activations/ (looked at ${dir})`);
+  const hasExplanations = isDirectory(join(dir, "explanations"));
+  const hasEvidence = isDirectory(join(dir, "features")) || isDirectory(join(dir, "activations"));
+  if (!hasExplanations && !hasEvidence) {
+    throw new InputError(`${basename(dir)}: has none of features/, explanations/, activations/; is it a Neuronpedia export folder?`);
+  }
+  return { labels: hasExplanations ? [dir] : [], activations: hasEvidence ? [dir] : [] };
+}
+
+/**
  * A Neuronpedia export folder (`features/`, `explanations/`, `activations/`, each of
  * `batch-<n>.jsonl.gz`): labels from the explanations, evidence from the rest.
  */
@@ -430,13 +445,8 @@ export function readNeuronpediaExport(
   nFeatures: number,
   opts: ActivationReadOptions = {},
 ): { labels: Map<number, LabelEntry>; activations: Map<number, ActivationEntry>; inputs: InputFile[] } {
-  if (!isDirectory(dir)) throw new InputError(`${basename(dir)}: not a folder; a Neuronpedia export is a folder with features/, explanations/ and activations/`);
-  const hasExplanations = isDirectory(join(dir, "explanations"));
-  const hasEvidence = isDirectory(join(dir, "features")) || isDirectory(join(dir, "activations"));
-  if (!hasExplanations && !hasEvidence) {
-    throw new InputError(`${basename(dir)}: has none of features/, explanations/, activations/; is it a Neuronpedia export folder?`);
-  }
-  const labels = hasExplanations ? loadLabels(dir, nFeatures, opts.warn ? { warn: opts.warn } : {}) : { labels: new Map<number, LabelEntry>(), inputs: [] };
-  const acts = hasEvidence ? loadActivations(dir, nFeatures, opts) : { activations: new Map<number, ActivationEntry>(), inputs: [] };
+  const paths = neuronpediaExportPaths(dir);
+  const labels = paths.labels.length ? loadLabels(dir, nFeatures, opts.warn ? { warn: opts.warn } : {}) : { labels: new Map<number, LabelEntry>(), inputs: [] };
+  const acts = paths.activations.length ? loadActivations(dir, nFeatures, opts) : { activations: new Map<number, ActivationEntry>(), inputs: [] };
   return { labels: labels.labels, activations: acts.activations, inputs: [...labels.inputs, ...acts.inputs] };
 }

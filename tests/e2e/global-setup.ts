@@ -1,6 +1,6 @@
 /**
- * Builds once for the whole e2e run: the demo atlas (from the committed `data/demo/` dictionary)
- * and a small gpt2-small atlas (real SAEDashboard evidence, synthetic geometry: see
+ * Builds once for the whole e2e run: the atlases of the repository's site config
+ * (`atlas.config.json`: the demo and its siblings, built as `npm run demo` builds them) and a small gpt2-small atlas (real SAEDashboard evidence, synthetic geometry: see
  * scripts/gpt2-fixture-atlas.ts) into a temporary folder, then the site with `astro build --outDir`, then serves it on port 0.
  * The URL reaches the tests through E2E_BASE_URL, which Playwright passes on to its workers.
  */
@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { buildAtlas } from "../../precompute/build.ts";
+import { buildSite } from "../../precompute/site.ts";
 import { serveStatic } from "../../scripts/serve-static.ts";
 import { HOSTILE_DESCRIPTION, HOSTILE_ID } from "../../scripts/make-hostile-dictionary.ts";
 import { buildGpt2FixtureAtlas, GPT2_FIXTURE_ID } from "../../scripts/gpt2-fixture-atlas.ts";
@@ -19,13 +20,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const work = mkdtempSync(join(tmpdir(), "atlas-e2e-"));
   const atlases = join(work, "atlases");
   const dist = join(work, "dist");
-  await buildAtlas({
-    dictionary: join(root, "data", "demo"),
-    out: join(atlases, "demo"),
-    id: "demo",
-    title: "GloVe demo (e2e)",
-    quiet: true,
-  });
+  const started = performance.now();
+  const site = await buildSite(join(root, "atlas.config.json"), { out: atlases, quiet: true });
   await buildGpt2FixtureAtlas(join(atlases, GPT2_FIXTURE_ID), { quiet: true, root });
   // Hostile labels, tokens and region names (data/hostile, see scripts/make-hostile-dictionary.ts).
   await buildAtlas({
@@ -35,12 +31,17 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     description: HOSTILE_DESCRIPTION,
     quiet: true,
   });
+  const siteStart = performance.now();
   const astro = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", dist], {
     cwd: root,
     encoding: "utf8",
     env: { ...process.env, ATLAS_DIR: atlases },
   });
+  const siteSeconds = (performance.now() - siteStart) / 1000;
   if (astro.status !== 0) throw new Error(`astro build failed:\n${astro.stdout}\n${astro.stderr}`);
+  // One line, so that what each atlas adds to the setup can be read off any run.
+  const perAtlas = site.atlases.map((a) => `${a.entry.id} ${a.seconds.toFixed(1)} s`).join(", ");
+  process.stderr.write(`[e2e setup] ${((performance.now() - started) / 1000).toFixed(1)} s in all (config atlases: ${perAtlas}; site ${(siteSeconds).toFixed(1)} s)\n`);
   const server = await serveStatic(dist, 0);
   process.env.E2E_BASE_URL = server.url;
   process.env.E2E_WORK_DIR = work;
