@@ -329,6 +329,21 @@ export const manifestSchema = z.object({
     /** Per level of regions: counts, median size, and cosine within vs between regions. Empty without regions. */
     regions: z.array(regionLevelQualitySchema),
   }),
+  /**
+   * How much the dictionary fires, from the feature densities, for the home page. Absent in
+   * atlases built before it was added.
+   */
+  activity: z
+    .object({
+      /**
+       * Expected L0, the mean number of features firing on a token: the sum of all densities.
+       * Null unless every feature's density is known (a partial sum would understate it).
+       */
+      meanL0: z.number().nonnegative().nullable(),
+      /** Median firing density over the features whose density is known, in [0, 1]; null when none is. */
+      medianDensity: z.number().min(0).max(1).nullable(),
+    })
+    .optional(),
   /** Bounds of all points in layout units: [minX, minY, maxX, maxY], inside [0, 1]². */
   bounds: z.tuple([z.number(), z.number(), z.number(), z.number()]),
   /** Point tiles, parents before children (breadth-first, then by key). */

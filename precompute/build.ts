@@ -292,6 +292,13 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
     let withDensity = 0;
     for (let i = 0; i < n; i++) if (Number.isFinite(density[i]!)) withDensity++;
 
+    const known = Array.from(density).filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+    const round6 = (v: number) => Number(v.toPrecision(6));
+    const activity = {
+      meanL0: known.length === n && n > 0 ? round6(known.reduce((a, v) => a + v, 0)) : null,
+      medianDensity: known.length ? round6(known.length % 2 ? known[(known.length - 1) / 2]! : (known[known.length / 2 - 1]! + known[known.length / 2]!) / 2) : null,
+    };
+
     const defaultTitle = `${dict.info.model ?? "Dictionary"}${dict.info.hookName ? ` · ${dict.info.hookName}` : ""} · ${n.toLocaleString("en-US")} features`;
     const manifest = writer.commit({
       id,
@@ -303,6 +310,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
       params,
       inputs: [...dict.inputs, ...metadata.inputs, ...(namesPath ? [describeInput("other", namesPath)] : [])].sort((a, b) => (a.role + a.name < b.role + b.name ? -1 : 1)),
       quality: { knnRecall: recall, regions: regionQuality },
+      activity,
       bounds: [minX, minY, maxX, maxY],
       tiles,
       shards,

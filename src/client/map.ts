@@ -6,6 +6,7 @@
  *
  * Test hooks — `window.__atlas` (for end-to-end tests; stable API):
  *   ready: Promise<void>           resolves once the first tile has been drawn
+ *   atlasId: string                the atlas this map shows
  *   pointCount(): number           points in all loaded tiles
  *   drawnCount(): number           points in the tile layers of the last rendered frame
  *   loadedTiles(): string[]        keys ("z/x/y") of the loaded tiles, in load order
@@ -41,6 +42,8 @@ import { readUrlView, writeUrlView } from "./url-state.ts";
 
 export interface AtlasTestApi {
   ready: Promise<void>;
+  /** Id of the atlas this map shows (the atlas switcher's test tells maps apart by it). */
+  atlasId: string;
   pointCount(): number;
   drawnCount(): number;
   loadedTiles(): string[];
@@ -162,6 +165,7 @@ class AtlasMap {
   get api(): AtlasTestApi {
     return {
       ready: this.readyDeferred.promise,
+      atlasId: this.atlasId,
       pointCount: () => {
         let n = 0;
         if (this.store) for (const t of this.store.all()) n += t.length;

@@ -5,7 +5,7 @@
  * its feature from the shard on demand. Astro renders pages one after another in route order, so
  * consecutive pages hit the same shard and a small LRU of parsed shards is enough.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import {
   featureShardSchema,
@@ -15,7 +15,9 @@ import {
   type FeatureShard,
   type Manifest,
 } from "../../contract/atlas.ts";
+import { siteFileSchema, type SiteFile } from "../../contract/site.ts";
 import { atlasRoot, scanAtlases, type AtlasFolder } from "./atlas-dir.ts";
+import { buildDate } from "./site-index.ts";
 
 let atlases: Map<string, AtlasFolder> | undefined;
 
@@ -34,6 +36,32 @@ export function getManifest(id: string): Manifest {
   const atlas = load().get(id);
   if (!atlas) throw new Error(`no atlas with id "${id}" under ${atlasRoot()}`);
   return atlas.manifest;
+}
+
+let site: SiteFile | null | undefined;
+
+/**
+ * `<atlas root>/site.json`, written by `build --config` (the site title and the config's order of
+ * atlases); null when the atlases were built one by one.
+ */
+export function siteFile(): SiteFile | null {
+  if (site !== undefined) return site;
+  const file = path.join(atlasRoot(), "site.json");
+  if (!existsSync(file)) return (site = null);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new Error(`${file}: not valid JSON (${(error as Error).message})`);
+  }
+  return (site = parseWithFriendlyErrors(siteFileSchema, json, file));
+}
+
+/** When atlas `id` was built: its manifest's mtime, or SOURCE_DATE_EPOCH when set (see buildDate). */
+export function atlasBuildDate(id: string): Date {
+  const atlas = load().get(id);
+  if (!atlas) throw new Error(`no atlas with id "${id}" under ${atlasRoot()}`);
+  return buildDate(statSync(path.join(atlas.dir, "manifest.json")).mtime, process.env["SOURCE_DATE_EPOCH"]);
 }
 
 /** Every feature id of an atlas, in order (the shards cover 0 … counts.features − 1). */

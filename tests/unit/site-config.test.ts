@@ -101,6 +101,7 @@ describe("buildSite", () => {
     const small = parseManifest(JSON.parse(readFileSync(join(work, "atlases", "toy-small", "manifest.json"), "utf8")));
     expect(small.description).toBe("The narrow one.");
     expect(small.params.seed).toBe(42);
+    expect(small.activity).toEqual({ meanL0: null, medianDensity: null });
     const site = siteFileSchema.parse(JSON.parse(readFileSync(join(work, "atlases", "site.json"), "utf8")));
     expect(site).toEqual({ title: "Toy site", description: null, atlases: ["toy-wide", "toy-small"] });
   });
@@ -198,6 +199,8 @@ describe("a Neuronpedia export folder as one input", () => {
     const site = await buildSite(config, { quiet: true, out: join(work, "np") });
     const manifest = site.atlases[0]!.manifest;
     expect(manifest.counts.labelled).toBe(2);
+    // Densities of 2 of 300 features: a median, but no L0 (a partial sum would understate it).
+    expect(manifest.activity).toEqual({ meanL0: null, medianDensity: 0.26 });
     expect(manifest.inputs.filter((f) => f.role !== "config" && f.role !== "weights").map((f) => `${f.role}:${f.name}`)).toEqual([
       "activations:activations/batch-0.jsonl.gz",
       "activations:features/batch-0.jsonl.gz",
@@ -219,6 +222,7 @@ describe("a Neuronpedia export folder as one input", () => {
     const cli = spawnSync(process.execPath, [join(repoRoot, "node_modules", "tsx", "dist", "cli.mjs"), join(repoRoot, "precompute", "cli.ts"),
       "build", join(work, "data", "small"), "--out", join(work, "np-cli", "toy-np"), "--neuronpedia", exportDir, "--title", "Toy with Neuronpedia", "--k", "8", "--quiet"], { encoding: "utf8" });
     expect(cli.status, cli.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(work, "np-cli", "toy-np", "manifest.json"), "utf8"))).toEqual(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")));
     expect(readFileSync(join(work, "np-cli", "toy-np", "manifest.json"), "utf8")).toBe(readFileSync(join(dir, "manifest.json"), "utf8"));
   });
 
