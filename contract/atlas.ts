@@ -401,7 +401,11 @@ export const featureRecordSchema = z.object({
   label: z.string().nullable(),
   /** Where the label came from, e.g. the labels file name or an explanation model. Null when no label. */
   labelSource: z.string().nullable(),
-  /** Other labels the input offered, best first. Default []. */
+  /**
+   * Other labels the input offered, best first: a Neuronpedia feature's other explanations (by
+   * score, see precompute/read/labels.ts), or labels of later label files. The feature page lists
+   * them under "Other explanations". Default [].
+   */
   otherLabels: z.array(z.string()),
   /** Firing density in [0, 1]; null when unknown. */
   density: z.number().min(0).max(1).nullable(),
