@@ -20,7 +20,11 @@ const { values } = parseArgs({
   },
 });
 
-const site = await buildSite(values.config, { skipUpToDate: !values.rebuild });
+const site = await buildSite(values.config, { skipUpToDate: !values.rebuild }).catch((e: Error) => {
+  // A problem with the config or an input is the message; anything else keeps its stack.
+  process.stderr.write(`error: ${e.name === "InputError" ? e.message : (e.stack ?? e.message)}\n`);
+  process.exit(1);
+});
 const atlasDir = site.atlasRoot;
 const first = site.atlases[0]!.entry.id;
 
