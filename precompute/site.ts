@@ -132,24 +132,33 @@ function checkPaths(configPath: string, index: number, entry: SiteAtlas, opts: B
   }
 }
 
-/** Files under a path, by the names an atlas manifest may record for them (base name and path relative to the folder). */
-function candidateFiles(path: string, into: Map<string, string[]>): void {
+/**
+ * Files under a path (down to maxDepth folders), by the names an atlas manifest may record for
+ * them: the base name, and the path relative to `path` (`explanations/batch-0.jsonl.gz`).
+ */
+function candidateFiles(path: string, into: Map<string, string[]>, maxDepth: number): void {
   const add = (name: string, file: string) => {
     const list = into.get(name);
     if (list) list.push(file);
     else into.set(name, [file]);
   };
-  if (!existsSync(path)) return;
-  if (!statSync(path).isDirectory()) {
-    add(basename(path), path);
-    return;
-  }
+  const isDir = (p: string) => {
+    try {
+      return statSync(p).isDirectory();
+    } catch {
+      return null;
+    }
+  };
+  const kind = isDir(path);
+  if (kind === null) return;
+  if (!kind) return add(basename(path), path);
   const walk = (dir: string, depth: number) => {
     for (const name of readdirSync(dir)) {
       const file = join(dir, name);
-      const st = statSync(file);
-      if (st.isDirectory()) {
-        if (depth < 2) walk(file, depth + 1);
+      const sub = isDir(file);
+      if (sub === null) continue;
+      if (sub) {
+        if (depth < maxDepth) walk(file, depth + 1);
       } else {
         add(relative(path, file).split("\\").join("/"), file);
         add(name, file);
@@ -198,10 +207,10 @@ export function atlasUpToDate(opts: BuildOptions): Manifest | null {
   const dict = opts.dictionary;
   // The dictionary's own folder and its parent: sparsify keeps the run's config.json one level up.
   const dictDir = existsSync(dict) && statSync(dict).isDirectory() ? dict : dirname(dict);
-  candidateFiles(dictDir, candidates);
-  candidateFiles(dirname(dictDir), candidates);
+  candidateFiles(dictDir, candidates, 0);
+  candidateFiles(dirname(dictDir), candidates, 0);
   for (const p of [...meta.labels, ...meta.activations]) {
-    candidateFiles(p.replace(/#[^/#]*$/, ""), candidates);
+    candidateFiles(p.replace(/#[^/#]*$/, ""), candidates, 2);
   }
   const hashes = new Map<string, string>();
   const sha = (file: string) => {

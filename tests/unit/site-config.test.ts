@@ -218,6 +218,9 @@ describe("a Neuronpedia export folder as one input", () => {
     expect(shardFeature(dir, 1)).toMatchObject({ label: "the letter q", otherLabels: [] });
     expect(shardFeature(dir, 2)).toMatchObject({ label: null, density: 0.5 });
 
+    // Unchanged: recognised by the export's files (named relative to the export folder).
+    expect((await buildSite(config, { quiet: true, out: join(work, "np"), skipUpToDate: true })).atlases[0]!.skipped).toBe(true);
+
     // The same through the CLI flag, byte for byte.
     const cli = spawnSync(process.execPath, [join(repoRoot, "node_modules", "tsx", "dist", "cli.mjs"), join(repoRoot, "precompute", "cli.ts"),
       "build", join(work, "data", "small"), "--out", join(work, "np-cli", "toy-np"), "--neuronpedia", exportDir, "--title", "Toy with Neuronpedia", "--k", "8", "--quiet"], { encoding: "utf8" });
