@@ -288,8 +288,41 @@ export const regionsInfoSchema = z.object({
   ),
   /** The regionMembersFileSchema file. */
   members: relPathSchema,
+  /**
+   * The regionRedirectsFileSchema file (`regions/redirects.<hash>.json`): old region slugs and
+   * where they lead now. Absent when there are none, which reads as an empty list. Default: absent.
+   */
+  redirects: relPathSchema.optional(),
 });
 export type RegionsInfo = z.infer<typeof regionsInfoSchema>;
+
+/**
+ * One old region URL that leads somewhere else now: `/<atlas>/region/<from>/` → `/<atlas>/region/<to>/`.
+ * Slugs are kept across builds when a region keeps most of its members, so an old slug is left
+ * behind only when a region was renamed by hand with a new `slug` in regions.names.json (`to` is
+ * its new slug), or when no region of the new build matches it (`to` is the region of the same
+ * level, or the finest level when the new build has fewer levels, holding most of its members).
+ */
+export const regionRedirectSchema = z.object({
+  /** A slug an earlier build of this atlas gave a region and this build gives to none. */
+  from: slugSchema,
+  /** A slug of this build (always live: chains of renames are collapsed, never to `from`). */
+  to: slugSchema,
+});
+export type RegionRedirect = z.infer<typeof regionRedirectSchema>;
+
+/**
+ * `regions/redirects.<hash>.json`: every old region slug of the atlas, carried forward from build
+ * to build (a later build drops a `from` that is a live slug again, and points old entries past
+ * any further rename, so each lookup is one step). Kept out of the manifest, which the map page
+ * fetches, because the list only grows.
+ */
+export const regionRedirectsFileSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** Sorted by `from` (code-unit order), each `from` once. Default [] (no file). */
+  redirects: z.array(regionRedirectSchema),
+});
+export type RegionRedirectsFile = z.infer<typeof regionRedirectsFileSchema>;
 
 /** `manifest.json`: the entry file of an atlas, written last. */
 export const manifestSchema = z.object({

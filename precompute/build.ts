@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BuildParams, Manifest } from "../contract/atlas.ts";
-import { knnRecallSchema, slugSchema } from "../contract/atlas.ts";
+import { FORMAT_VERSION, knnRecallSchema, slugSchema } from "../contract/atlas.ts";
 import { readDictionary, readMetadata } from "./read/detect.ts";
 import { buildKnnGraph, measureRecall } from "./neighbours/knn.ts";
 import { normaliseRows } from "./neighbours/normalise.ts";
@@ -21,7 +21,8 @@ import { keyToFileStem, parseKey } from "../contract/tile-keys.ts";
 import { buildRegions } from "./regions/hierarchy.ts";
 import { measureRegions, formatRegionQuality } from "./regions/quality.ts";
 import { NAMES_FILE, readNamesFile } from "./regions/names-file.ts";
-import { readPreviousRegions, regionFiles } from "./regions/files.ts";
+import { readPreviousRedirects, readPreviousRegions, regionFiles } from "./regions/files.ts";
+import { regionRedirects } from "./regions/redirects.ts";
 import { describeInput } from "./read/hash.ts";
 import { neuronpediaExportPaths } from "./read/activations.ts";
 import { checkFiniteRows } from "./read/checks.ts";
@@ -209,6 +210,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
   const namesPath = besideDictionary(opts.dictionary, [NAMES_FILE])[0];
   const names = namesPath ? readNamesFile(namesPath, n) : undefined;
   const previous = readPreviousRegions(opts.out);
+  const previousRedirects = readPreviousRedirects(opts.out);
   const regions = await log.stage("Finding regions", (p) => {
     const labels = Array.from({ length: n }, (_, i) => metadata.labels.get(i)?.label ?? null);
     const key = cacheKey("regions", stageCodeVersion("regions"), knnKey, layoutKey, labels, previous, names ?? null, params.seed);
@@ -219,6 +221,9 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
     return found;
   });
   for (const w of regions.warnings) log.warn(w);
+  // Outside the cached stage: cheap, and it depends on the previous atlas's redirects too.
+  const redirects = regionRedirects(previous, regions, previousRedirects);
+  if (redirects.length) log.info(`  ${redirects.length} old region ${redirects.length === 1 ? "slug leads" : "slugs lead"} to a new one (the previous build had ${previousRedirects.length})`);
   const regionQuality = measureRegions(regions, unit, d, xy, { seed: params.seed });
   log.info(formatRegionQuality(regionQuality).replace(/^/gm, "  "));
 
@@ -276,6 +281,9 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
       return {
         levels: files.levels.map((f) => ({ level: f.level, count: f.regions.length, path: writer.add("regions", String(f.level), "json", stableJson(f)) })),
         members: writer.add("regions", "members", "json", stableJson(files.members)),
+        ...(redirects.length && {
+          redirects: writer.add("regions", "redirects", "json", stableJson({ formatVersion: FORMAT_VERSION, redirects })),
+        }),
       };
     });
 

@@ -13,15 +13,18 @@
  *
  *   npx tsx scripts/gpt2-fixture-atlas.ts --out atlases/gpt2-small-0-res-jb
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildAtlas } from "../precompute/build.ts";
+import { formatNamesFile, NAMES_FILE, type NamesFile } from "../precompute/regions/names-file.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "./synthetic-dictionary.ts";
 
 export const GPT2_FIXTURE_ID = "gpt2-small-0-res-jb";
 export const GPT2_FIXTURE_FEATURES = 512;
+/** The e2e setup renames a continent of this atlas by hand to this, in a second build (an old slug to redirect). */
+export const GPT2_RENAMED_REGION = { name: "Renamed in e2e", slug: "renamed-in-e2e" } as const;
 
 const repoRoot = resolve(import.meta.dirname, "..");
 
@@ -49,12 +52,16 @@ export function writeGpt2FixtureDictionary(dir: string, n: number = GPT2_FIXTURE
   });
 }
 
-/** Build the atlas into `out` (a temporary dictionary folder is made and removed). */
-export async function buildGpt2FixtureAtlas(out: string, opts: { quiet?: boolean; root?: string } = {}): Promise<void> {
+/**
+ * Build the atlas into `out` (a temporary dictionary folder is made and removed). `names` is put
+ * beside the dictionary as its regions.names.json (hand-written region names and slugs).
+ */
+export async function buildGpt2FixtureAtlas(out: string, opts: { quiet?: boolean; root?: string; names?: NamesFile } = {}): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "gpt2-fixture-"));
   try {
     const dictionary = join(work, "sae");
     writeGpt2FixtureDictionary(dictionary);
+    if (opts.names) writeFileSync(join(dictionary, NAMES_FILE), formatNamesFile(opts.names));
     await buildAtlas({
       dictionary,
       out,

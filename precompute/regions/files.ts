@@ -8,10 +8,12 @@ import {
   FORMAT_VERSION,
   parseWithFriendlyErrors,
   regionLevelFileSchema,
+  regionRedirectsFileSchema,
   regionMembersFileSchema,
   type Region,
   type RegionLevelFile,
   type RegionMembersFile,
+  type RegionRedirect,
   type RegionsInfo,
 } from "../../contract/atlas.ts";
 import type { PreviousRegion, RegionHierarchy, RegionNode } from "./hierarchy.ts";
@@ -92,4 +94,17 @@ export function readPreviousRegions(atlasDir: string): PreviousRegion[] {
   );
   const members = parseWithFriendlyErrors(regionMembersFileSchema, JSON.parse(readFileSync(join(atlasDir, info.members), "utf8")), info.members);
   return previousRegions(levels, members);
+}
+
+/**
+ * The redirects of the atlas in `atlasDir` (its manifest's `regions.redirects` file), to carry
+ * forward into the next build; [] when there is no such atlas or it has none.
+ */
+export function readPreviousRedirects(atlasDir: string): RegionRedirect[] {
+  const manifestPath = join(atlasDir, "manifest.json");
+  if (!existsSync(manifestPath)) return [];
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { regions?: RegionsInfo | null };
+  const path = manifest.regions?.redirects;
+  if (!path) return [];
+  return parseWithFriendlyErrors(regionRedirectsFileSchema, JSON.parse(readFileSync(join(atlasDir, path), "utf8")), path).redirects;
 }

@@ -98,6 +98,9 @@ export interface RegionOptions {
   matchThreshold?: number;
 }
 
+/** Least Jaccard overlap for a previous region or hand-written name to match, unless `matchThreshold` says otherwise. */
+export const DEFAULT_MATCH_THRESHOLD = 0.5;
+
 const DEFAULTS = {
   leafSize: 15,
   minLeaf: 5,
@@ -108,7 +111,7 @@ const DEFAULTS = {
   weights: "umap",
   maxHullPoints: 32,
   topMembers: 12,
-  matchThreshold: 0.5,
+  matchThreshold: DEFAULT_MATCH_THRESHOLD,
 } as const;
 
 export interface RegionNode {

@@ -14,6 +14,7 @@ import {
   parseWithFriendlyErrors,
   regionLevelFileSchema,
   regionMembersFileSchema,
+  regionRedirectsFileSchema,
   type Manifest,
   type Region,
 } from "../../contract/atlas.ts";
@@ -32,6 +33,11 @@ export interface AtlasRegions {
   members: Map<string, number[]>;
   /** leaf[id]: index of feature id's finest region, −1 when it has none (dead). */
   leaf: Int32Array;
+  /**
+   * Old slugs (from earlier builds) and the region each leads to now, sorted by old slug. Never a
+   * live slug: the region page wins over a redirect, so a redirect page cannot shadow a region.
+   */
+  redirects: { from: string; to: Region }[];
 }
 
 export interface FeatureSummary {
@@ -114,7 +120,17 @@ function loadRegions(manifest: Manifest, dir: string): AtlasRegions {
     // Ids ascend, so every list ends up sorted.
     for (let r: Region | undefined = region; r; r = r.parent === null ? undefined : byId.get(r.parent)) members.get(r.id)!.push(id);
   });
-  return { levels, byId, bySlug, children, members, leaf };
+  const redirects: AtlasRegions["redirects"] = [];
+  if (info.redirects) {
+    const file = path.join(dir, info.redirects);
+    for (const { from, to } of parseWithFriendlyErrors(regionRedirectsFileSchema, readJson(file, "region redirects file"), file).redirects) {
+      if (bySlug.has(from)) continue;
+      const region = bySlug.get(to);
+      if (!region) throw new Error(`${file}: "${from}" leads to "${to}", which is no region of atlas "${manifest.id}"`);
+      redirects.push({ from, to: region });
+    }
+  }
+  return { levels, byId, bySlug, children, members, leaf, redirects };
 }
 
 /** The regions feature `id` belongs to, coarsest first; empty for a dead feature or an atlas without regions. */
