@@ -22,6 +22,77 @@ const FONT_FILES = [
   path.join(interDir, "700Bold", "Inter_700Bold.ttf"),
 ];
 
+/**
+ * Fonts for the scripts Inter lacks, so that a Chinese, Japanese, Korean, Arabic or Hindi label
+ * is drawn rather than left out (resvg skips glyphs no loaded font has). Noto, from the same
+ * @expo-google-fonts family of packages as Inter (OFL, static TTF that resvg reads).
+ *
+ * Only the bold weight: the title (the label) is bold, and resvg uses the nearest weight for
+ * the regular lines. Each file is loaded only for an image whose text needs it: resvg-js (2.6)
+ * reads and parses its font files for every image (it takes paths, not parsed fonts), and the
+ * CJK files are large (bold SC 10.5 MB, KR 6.2 MB; Arabic and Devanagari about 0.2 MB). Measured
+ * per image (no mini-map, 15 renders each) on the 2-core build machine at load average 29, so
+ * inflated about 2.5× against the ~28 ms on a quiet machine: Latin 71 ms (74 ms before this
+ * change: no fallback is loaded), Han 174 ms (68 ms before, as boxes), Hangul 112 ms (66 ms),
+ * Arabic 70 ms and Devanagari 85 ms (within noise of before). So an atlas of Chinese labels
+ * takes about 2.5× longer for its previews. Install size, unpacked: noto-sans-sc 92 MB,
+ * noto-sans-kr 55 MB, noto-sans-arabic 2.9 MB, noto-sans-devanagari 3.2 MB (each package holds
+ * all 9 weights and npm cannot install one), against 8 MB for Inter; download 57 + 28 + 1.8 + 1.9 MB.
+ *
+ * Han covers Chinese and the kanji of Japanese (Noto Sans SC also has kana); Hangul needs its
+ * own font. Other scripts (Thai, Hebrew, Ethiopic, …) stay unsupported: add a row here.
+ */
+const FALLBACK_FONTS: readonly { family: string; pkg: string; file: string; needed: RegExp }[] = [
+  {
+    family: "Noto Sans SC",
+    pkg: "@expo-google-fonts/noto-sans-sc",
+    file: "700Bold/NotoSansSC_700Bold.ttf",
+    needed: /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Bopomofo}\u3000-\u303f\uff00-\uffef]/u,
+  },
+  { family: "Noto Sans KR", pkg: "@expo-google-fonts/noto-sans-kr", file: "700Bold/NotoSansKR_700Bold.ttf", needed: /\p{Script=Hangul}/u },
+  { family: "Noto Sans Arabic", pkg: "@expo-google-fonts/noto-sans-arabic", file: "700Bold/NotoSansArabic_700Bold.ttf", needed: /\p{Script=Arabic}/u },
+  {
+    family: "Noto Sans Devanagari",
+    pkg: "@expo-google-fonts/noto-sans-devanagari",
+    file: "700Bold/NotoSansDevanagari_700Bold.ttf",
+    needed: /\p{Script=Devanagari}/u,
+  },
+];
+
+/** font-family of every preview: Inter first, then the fallbacks in table order. */
+const FONT_FAMILY = ["Inter", ...FALLBACK_FONTS.map((f) => f.family)].map((f) => (f.includes(" ") ? `'${f}'` : f)).join(", ");
+
+const fallbackPaths = new Map<string, string | null>();
+const warned = new Set<string>();
+
+function fallbackPath(font: (typeof FALLBACK_FONTS)[number]): string | null {
+  let p = fallbackPaths.get(font.pkg);
+  if (p === undefined) {
+    try {
+      p = path.join(path.dirname(require.resolve(`${font.pkg}/package.json`)), font.file);
+    } catch {
+      p = null;
+    }
+    fallbackPaths.set(font.pkg, p);
+  }
+  if (p === null && !warned.has(font.pkg)) {
+    warned.add(font.pkg);
+    console.warn(`og-image: ${font.pkg} is not installed (run npm install); previews leave out ${font.family} text`);
+  }
+  return p;
+}
+
+/** The fallback font files `text` needs (none for text Inter covers). */
+export function fallbackFontsFor(text: string): string[] {
+  const out: string[] = [];
+  for (const font of FALLBACK_FONTS) {
+    if (!font.needed.test(text)) continue;
+    const p = fallbackPath(font);
+    if (p) out.push(p);
+  }
+  return out;
+}
+
 const C = {
   bg: "#f8f8f6",
   text: "#1b1d22",
@@ -149,7 +220,7 @@ export function previewSvg(card: PreviewCard): string {
     body += `<g transform="translate(${OG_WIDTH - mapSize - pad} ${(OG_HEIGHT - mapSize) / 2})">${map}</g>`;
   }
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${OG_WIDTH}" height="${OG_HEIGHT}" viewBox="0 0 ${OG_WIDTH} ${OG_HEIGHT}" font-family="Inter">` +
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${OG_WIDTH}" height="${OG_HEIGHT}" viewBox="0 0 ${OG_WIDTH} ${OG_HEIGHT}" font-family="${FONT_FAMILY}">` +
     `<rect width="${OG_WIDTH}" height="${OG_HEIGHT}" fill="${C.bg}"/>` +
     `<rect width="${OG_WIDTH}" height="10" fill="${C.accent}"/>` +
     body +
@@ -157,15 +228,27 @@ export function previewSvg(card: PreviewCard): string {
   );
 }
 
-/** Rasterise a preview SVG to PNG bytes. */
-export function renderPng(svg: string): Buffer {
-  const resvg = new Resvg(svg, {
-    font: { fontFiles: FONT_FILES, loadSystemFonts: false, defaultFontFamily: "Inter" },
+function rasterise(svg: string, fallbacks: boolean) {
+  const fontFiles = fallbacks ? [...FONT_FILES, ...fallbackFontsFor(svg)] : FONT_FILES;
+  return new Resvg(svg, {
+    font: { fontFiles, loadSystemFonts: false, defaultFontFamily: "Inter" },
     shapeRendering: 2,
     textRendering: 1,
     logLevel: "off",
-  });
-  return resvg.render().asPng();
+  }).render();
+}
+
+/** Rasterise a preview SVG to PNG bytes, with the fallback fonts its text needs. */
+export function renderPng(svg: string): Buffer {
+  return rasterise(svg, true).asPng();
+}
+
+/**
+ * Rasterise to raw RGBA pixels (row-major, OG_WIDTH × OG_HEIGHT × 4), for tests; `fallbacks:
+ * false` draws with Inter alone, as before the fallback fonts.
+ */
+export function renderPixels(svg: string, opts: { fallbacks?: boolean } = {}): Uint8Array {
+  return new Uint8Array(rasterise(svg, opts.fallbacks ?? true).pixels);
 }
 
 // ---- policy -----------------------------------------------------------------------------------
