@@ -94,12 +94,45 @@ export const buildParamsSchema = z.object({
   knn: z.object({
     /** Neighbours per feature, not counting itself. Range 2–100, default 15. */
     k: z.number().int().min(2).max(100),
-    /** HNSW `M` (links per node). Default 16. */
-    m: z.number().int().positive(),
-    /** HNSW `efConstruction`. Default 200. */
-    efConstruction: z.number().int().positive(),
-    /** HNSW `ef` at query time. Default 64 (raised to k+1 when smaller). */
-    efSearch: z.number().int().positive(),
+    /** HNSW `M` (links per node). Default 16. Present only when HNSW built the graph (always, in manifests older than `engine`). */
+    m: z.number().int().positive().optional(),
+    /** HNSW `efConstruction`. Default 200. Present only when HNSW built the graph. */
+    efConstruction: z.number().int().positive().optional(),
+    /** HNSW `ef` at query time. Default 64 (raised to k+1 when smaller). Present only when HNSW built the graph. */
+    efSearch: z.number().int().positive().optional(),
+    /**
+     * The engine that actually chose the neighbours, with the parameters it ran with (absent in
+     * older manifests, which always used HNSW). Thread counts are not recorded: they do not change
+     * the graph.
+     */
+    engine: z
+      .discriminatedUnion("name", [
+        z.object({
+          /** hnswlib-node, one thread (used up to 5,000 alive features). */
+          name: z.literal("hnsw"),
+          m: z.number().int().positive(),
+          efConstruction: z.number().int().positive(),
+          efSearch: z.number().int().positive(),
+        }),
+        z.object({
+          /** Spherical k-means cells searched with exact angular pruning (precompute/neighbours/partitions.ts). */
+          name: z.literal("partitioned"),
+          /**
+           * Dots that chose the candidates: "float32", or "int8" (rows quantised per row to 8 bits;
+           * used from 2^29 values n × d up). Every stored distance is exact float64 either way.
+           */
+          precision: z.enum(["float32", "int8"]),
+          /** k-means cells (default ⌈√alive⌉). */
+          cells: z.number().int().positive(),
+          /** Most points one point is compared with. */
+          maxCandidates: z.number().int().positive(),
+          /** Most of those from cells the point lies outside of. */
+          farCandidates: z.number().int().positive(),
+          /** Candidates tracked per point and re-ranked exactly (k + 4 with float32, k + 16 with int8). */
+          tracked: z.number().int().positive(),
+        }),
+      ])
+      .optional(),
   }),
   /** UMAP parameters (umap-js). */
   umap: z.object({

@@ -9,7 +9,8 @@ import { fileURLToPath } from "node:url";
 import type { BuildParams, Manifest } from "../contract/atlas.ts";
 import { FORMAT_VERSION, knnRecallSchema, slugSchema } from "../contract/atlas.ts";
 import { readDictionary, readMetadata } from "./read/detect.ts";
-import { buildKnnGraph, measureRecall } from "./neighbours/knn.ts";
+import { buildKnnGraph, knnEngine, measureRecall } from "./neighbours/knn.ts";
+import { rowsFit } from "./neighbours/simd.ts";
 import { normaliseRows } from "./neighbours/normalise.ts";
 import { layoutUmap } from "./layout/umap.ts";
 import { buildTiles } from "./tiles/quadtree.ts";
@@ -148,7 +149,8 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
     storedNeighbours: Math.min(DEFAULTS.storedNeighbours, opts.k ?? DEFAULTS.k),
     storedExamples: DEFAULTS.storedExamples,
   };
-  params.knn.efSearch = Math.max(params.knn.efSearch, params.knn.k + 1);
+  params.knn.efSearch = Math.max(params.knn.efSearch!, params.knn.k + 1);
+  const knnOptions = { k: params.knn.k, m: DEFAULTS.m, efConstruction: DEFAULTS.efConstruction, efSearch: params.knn.efSearch, seed: params.seed };
 
   const { labels: labelFiles, activations: activationFiles } = metadataPaths(opts);
 
@@ -164,18 +166,28 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
 
   let labelChars = 0;
   for (const l of metadata.labels.values()) labelChars += l.label.length;
-  const estimate = estimateMemory({ n, d, k: params.knn.k, m: params.knn.m, labelChars, usage: process.memoryUsage() });
+  // The engine's choice needs the alive count, known after normalising; all rows alive is the
+  // larger estimate, and the same engine unless dead rows bring the count under a threshold.
+  const unitInPlace = !rowsFit(n, d);
+  const estimate = estimateMemory({ n, d, k: params.knn.k, m: DEFAULTS.m, labelChars, usage: process.memoryUsage(), engine: knnEngine(n, d, n, knnOptions), unitInPlace });
   const memory = describeEstimate(estimate, memoryLimits());
   log.info(memory.line);
   if (memory.warning) log.warn(memory.warning);
 
-  const { unit, norms, alive } = await log.stage("Normalising decoder rows", () => normaliseRows(dict.decoder, n, d));
+  // Hashed before normalising: rows too big for one WebAssembly memory are normalised in place.
+  const inputKey = cache.dir === null ? "" : cacheKey(dict.decoder, n, d);
+  const { unit, norms, alive } = await log.stage("Normalising decoder rows", () => normaliseRows(dict.decoder, n, d, { inPlace: unitInPlace }));
   let deadCount = 0;
   for (let i = 0; i < n; i++) if (!alive[i]) deadCount++;
   if (deadCount) log.info(`  ${deadCount} dead features (all-zero or non-finite rows) are kept but left out of the graph`);
+  // The manifest names the engine that runs and only its parameters (HNSW's only when it runs).
+  const engine = knnEngine(n, d, n - deadCount, knnOptions);
+  params.knn = engine.name === "hnsw"
+    ? { k: params.knn.k, m: engine.m, efConstruction: engine.efConstruction, efSearch: engine.efSearch, engine }
+    : { k: params.knn.k, engine };
+  log.info(`  kNN engine: ${engine.name === "hnsw" ? `HNSW (m ${engine.m}, efConstruction ${engine.efConstruction}, ef ${engine.efSearch})` : `partitioned, ${engine.precision} candidates, ${engine.cells} cells, ${engine.tracked} tracked per point`}`);
 
   // Cache keys: each stage's output is named by everything it depends on (see cache/stage-cache.ts).
-  const inputKey = cache.dir === null ? "" : cacheKey(dict.decoder, n, d);
   const knnKey = cacheKey("knn", stageCodeVersion("neighbours", ["hnswlib-node"]), inputKey, params.knn, params.seed);
   const recallKey = cacheKey("recall", knnKey, opts.recallSample ?? null);
   const layoutKey = cacheKey("layout", stageCodeVersion("layout", ["umap-js"]), knnKey, params.umap, params.seed);
@@ -184,7 +196,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
   const graph = await log.stage("Building kNN graph", (p) => {
     const hit = cache.load("knn", knnKey, (e) => knnFromEntry(e, n));
     if (hit) return (fromCache("graph"), hit);
-    const built = buildKnnGraph(unit, n, d, alive, { ...params.knn, seed: params.seed }, p);
+    const built = buildKnnGraph(unit, n, d, alive, knnOptions, p);
     cache.store("knn", knnKey, knnToEntry(built));
     return built;
   });

@@ -40,6 +40,13 @@ export interface EstimateInput {
   k: number;
   /** HNSW links per node (the `m` build parameter). */
   m: number;
+  /**
+   * The kNN engine that will run (neighbours/knn.ts `knnEngine`); default HNSW. The partitioned
+   * engine keeps no index copy of the rows beyond int8 ones, only per-point candidate heaps.
+   */
+  engine?: { name: "hnsw" } | { name: "partitioned"; precision: "float32" | "int8"; tracked: number };
+  /** Unit rows are normalised over the decoder (rows over 4 GiB), so they add nothing. */
+  unitInPlace?: boolean;
   /** Total length of the labels (UTF-16 units); their text is counted in `resident`, this sizes the search index. */
   labelChars: number;
   /** Current RSS and heap use (process.memoryUsage()), after the dictionary and metadata are read. */
@@ -61,9 +68,15 @@ export function estimateMemory(e: EstimateInput): MemoryEstimate {
   const parts: [string, number][] = [];
   const add = (name: string, bytes: number) => parts.push([name, Math.round(bytes)]);
   // Unit rows are a second [n × d] float32 copy beside the decoder (counted in `resident`).
-  add("unit decoder rows", n * d * 4);
-  // HNSW keeps its own copy of the vectors plus 2m level-0 links and a header per node.
-  add("neighbour index", n * d * 4 + n * (2 * e.m * 4 + 64));
+  add("unit decoder rows", e.unitInPlace ? 0 : n * d * 4);
+  const engine = e.engine ?? { name: "hnsw" };
+  if (engine.name === "hnsw") {
+    // HNSW keeps its own copy of the vectors plus 2m level-0 links and a header per node.
+    add("neighbour index", n * d * 4 + n * (2 * e.m * 4 + 64));
+  } else {
+    // Candidate heaps (id + key) and per-point state; int8 rows; the cosine cache (≤ 1 GiB).
+    add("neighbour index", n * engine.tracked * 8 + n * 32 + (engine.precision === "int8" ? n * d : 0) + Math.min(2 ** 30, n * Math.sqrt(n) * 4));
+  }
   add("kNN graph", n * k1 * 8 * 2); // the graph, and the symmetrised copy the layout and regions build
   const umapjs = Math.min(n, UMAPJS_MAX_POINTS);
   add("layout", n > UMAPJS_MAX_POINTS ? n * 1.5 * k1 * TYPED_UMAP_BYTES_PER_EDGE : umapjs * UMAPJS_BYTES_PER_POINT);

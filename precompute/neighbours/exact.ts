@@ -10,7 +10,7 @@
  * over all rows. This is 2–3 times faster than scoring every pair exactly, and the distances are
  * bit-identical to the graph's, which come from the same exact kernel.
  */
-import type { Kernel } from "./simd.ts";
+import type { ExactKernel, Kernel } from "./simd.ts";
 import { cosineDistance, forBlock, slice } from "./partitions.ts";
 import { replaceWorst } from "./heap.ts";
 
@@ -92,7 +92,14 @@ export function exactSearch(s: ExactShared, kernel: Kernel, slot: number, thread
 
 function finishQuery(s: ExactShared, kernel: Kernel, r: number, ids: Int32Array, keys: Float32Array, all: Int32Array, eps: number, self: Float64Array): void {
   const { k } = s;
-  const q = s.queries[r]!;
+  rankQuery(s.queries[r]!, k, ids, keys, all, eps, self, kernel, s.indices.subarray(r * k, (r + 1) * k), s.distances.subarray(r * k, (r + 1) * k));
+}
+
+/** A query's k nearest from its float32 pool: re-scored exactly, or all rows when the pool cannot prove it. */
+function rankQuery(
+  q: number, k: number, ids: Int32Array, keys: Float32Array, all: Int32Array, eps: number, self: Float64Array,
+  exact: ExactKernel, outIds: Int32Array, outDist: Float32Array,
+): void {
   const pooled = ids.filter((j) => j !== 0x7fffffff);
   let cand = pooled;
   if (pooled.length === ids.length && pooled.length < all.length - 1) {
@@ -101,17 +108,104 @@ function finishQuery(s: ExactShared, kernel: Kernel, r: number, ids: Int32Array,
     if (!(sorted[ids.length - 1]! > sorted[k - 1]! + 2 * eps)) cand = all.filter((j) => j !== q);
   }
   const dist = new Float32Array(cand.length);
-  const cap = kernel.capacity;
-  for (let off = 0; off < cand.length; off += cap) {
-    const c = Math.min(cap, cand.length - off);
-    kernel.ids.set(cand.subarray(off, off + c));
-    kernel.exact(q, c);
-    for (let t = 0; t < c; t++) dist[off + t] = cosineDistance(kernel.out64[t]!, self[q]!, self[cand[off + t]!]!);
+  const CHUNK = 4096;
+  for (let off = 0; off < cand.length; off += CHUNK) {
+    const c = Math.min(CHUNK, cand.length - off);
+    const dots = exact.exactMany(q, cand.subarray(off, off + c), c);
+    for (let t = 0; t < c; t++) dist[off + t] = cosineDistance(dots[t]!, self[q]!, self[cand[off + t]!]!);
   }
   const order = Array.from({ length: cand.length }, (_, t) => t);
   order.sort((a, b) => dist[a]! - dist[b]! || cand[a]! - cand[b]!);
   for (let t = 0; t < k; t++) {
-    s.indices[r * k + t] = cand[order[t]!]!;
-    s.distances[r * k + t] = dist[order[t]!]!;
+    outIds[t] = cand[order[t]!]!;
+    outDist[t] = dist[order[t]!]!;
   }
+}
+
+/**
+ * The same search when the rows do not fit one WebAssembly memory (knn.ts `exactKnn`): the query
+ * rows stay in a small shared memory and the alive rows pass through a window after them, a block
+ * of `window` rows at a time, copied in by the main thread. Every thread scores its queries
+ * against each window with the same float32 block kernel and keeps the same bounded pools, which
+ * hold the smallest (distance, id) offers whatever order they come in; the pools are then
+ * re-scored exactly from the rows where they are (`StagedExact`). So the answer is bit-identical
+ * to `exactSearch`'s, at one extra read of the rows.
+ */
+export interface WindowShared {
+  n: number;
+  d: number;
+  k: number;
+  /** Queries; their rows are rows 0 … queries − 1 of the memory. */
+  queries: Int32Array;
+  /** Rows per window; the window's rows follow the queries'. */
+  window: number;
+  /** Global ids of the rows in the current window, and how many there are ([0]). */
+  windowIds: Int32Array;
+  windowCount: Int32Array;
+  /** Exact self dot of every row (filled window by window). */
+  self: Float64Array;
+  /** Pool size per query, and the pools: [queries × pool] ids and float32 distances. */
+  pool: number;
+  poolIds: Int32Array;
+  poolKeys: Float32Array;
+}
+
+export function createWindowShared(n: number, d: number, k: number, nAlive: number, queries: ArrayLike<number>, window: number): WindowShared {
+  const nq = queries.length;
+  const pool = Math.min(k + POOL_EXTRA, nAlive);
+  const s: WindowShared = {
+    n, d, k, window, pool,
+    queries: new Int32Array(sab(nq * 4)),
+    windowIds: new Int32Array(sab(window * 4)),
+    windowCount: new Int32Array(sab(4)),
+    self: new Float64Array(sab(n * 8)),
+    poolIds: new Int32Array(sab(nq * pool * 4)).fill(0x7fffffff),
+    poolKeys: new Float32Array(sab(nq * pool * 4)).fill(Infinity),
+  };
+  for (let q = 0; q < nq; q++) s.queries[q] = queries[q]!;
+  return s;
+}
+
+/** This thread's share of one window: self dots of its rows, then its queries against all of them. */
+export function windowScan(s: WindowShared, kernel: Kernel, slot: number, threads: number): void {
+  const nq = s.queries.length;
+  const count = s.windowCount[0]!;
+  const [r0, r1] = slice(count, slot, threads);
+  for (let r = r0; r < r1; r++) s.self[s.windowIds[r]!] = kernel.exactPair(nq + r, nq + r);
+  const local = Int32Array.from({ length: count }, (_, r) => nq + r);
+  const blocks = Math.ceil(nq / BLOCK);
+  const [b0, b1] = slice(blocks, slot, threads);
+  const f32 = new Float32Array(1);
+  const { pool, poolIds, poolKeys, windowIds, queries } = s;
+  for (let b = b0; b < b1; b++) {
+    const q0 = b * BLOCK;
+    const block = Int32Array.from({ length: Math.min(BLOCK, nq - q0) }, (_, t) => q0 + t);
+    forBlock(kernel, block, local, (x, y, dot) => {
+      const j = windowIds[y]!;
+      const q = q0 + x;
+      if (j === queries[q]) return;
+      f32[0] = 1 - dot;
+      push(poolIds, poolKeys, q * pool, pool, f32[0]!, j);
+    });
+  }
+}
+
+/** Main thread, after the last window: each query's pool re-scored exactly (see `finishQuery`). */
+export function finishWindowed(s: WindowShared, exact: ExactKernel, alive: Uint8Array): { indices: Int32Array; distances: Float32Array } {
+  const { k, d, pool, queries } = s;
+  const nq = queries.length;
+  const eps = d * 2 ** -24 * 1.05 + 2 ** -23;
+  const out = { indices: new Int32Array(nq * k), distances: new Float32Array(nq * k) };
+  let all: Int32Array | null = null;
+  for (let r = 0; r < nq; r++) {
+    const ids = s.poolIds.subarray(r * pool, (r + 1) * pool);
+    const keys = s.poolKeys.subarray(r * pool, (r + 1) * pool);
+    if (!all) {
+      const list: number[] = [];
+      for (let i = 0; i < s.n; i++) if (alive[i]) list.push(i);
+      all = Int32Array.from(list);
+    }
+    rankQuery(queries[r]!, k, ids, keys, all, eps, s.self, exact, out.indices.subarray(r * k, (r + 1) * k), out.distances.subarray(r * k, (r + 1) * k));
+  }
+  return out;
 }

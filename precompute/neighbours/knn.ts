@@ -23,13 +23,14 @@
 import hnswlib from "hnswlib-node";
 import { rng, shuffle } from "../random.ts";
 import type { KnnGraph, Progress } from "../stages.ts";
-import { createExactShared, exactSearch, exactSelfDots, type ExactShared } from "./exact.ts";
+import { createExactShared, createWindowShared, exactSearch, exactSelfDots, finishWindowed, windowScan, type ExactShared } from "./exact.ts";
+import { allocateQuantised, Int8Kernel, quantiseRow, type QuantisedRows } from "./int8.ts";
 import type { KnnTask, KnnWorkerInit } from "./knn-worker.ts";
 import {
   assignAll, assignSample, buildCells, cosineDistance, createShared, defaultCells, finishRows, initCentroids,
   listPairs, pairsWork, searchCells, searchPairs, selfDots, updateCentroids,
 } from "./partitions.ts";
-import { Kernel, rowsMemory, spareRows } from "./simd.ts";
+import { allocateRows, existingMemory, Kernel, rowsFit, rowsMemory, spareRows, StagedExact, type BlockKernel, type ExactKernel } from "./simd.ts";
 import { defaultThreads, ThreadPool } from "./thread-pool.ts";
 
 const { HierarchicalNSW } = hnswlib;
@@ -55,7 +56,38 @@ export interface KnnOptions {
   maxCandidates?: number;
   /** Partitioned engine: most of those from cells the point lies outside of; default max(512, alive / 128). */
   farCandidates?: number;
+  /**
+   * Partitioned engine: the dots that choose the candidates. "float32" (exact up to float32
+   * rounding) or "int8" (int8.ts: quantised rows, INT8_EXTRA more candidates tracked, all
+   * re-ranked exactly). Default "auto": int8 from INT8_FROM values (n × d) up, and whenever the
+   * float32 rows do not fit one WebAssembly memory.
+   */
+  precision?: "auto" | "float32" | "int8";
 }
+
+/**
+ * The engine that chose the neighbours and its real parameters, as `buildKnnGraph` runs it for
+ * these options: what the manifest records (contract `params.knn.engine`).
+ */
+export type KnnEngine =
+  | { name: "hnsw"; m: number; efConstruction: number; efSearch: number }
+  | { name: "partitioned"; precision: "float32" | "int8"; cells: number; maxCandidates: number; farCandidates: number; tracked: number };
+
+/**
+ * From this many values (n × d; 262,144 × 2,304 is 6.0e8) the partitioned search ranks candidates
+ * by int8 dots: measured at d = 2,304 (tests/… and bench), the int8 block kernel makes a pair's
+ * dot in ~0.6 of the float32 kernel's time (923 against 1,565 ns/pair under load 22, one thread),
+ * and the rows take a quarter of the memory.
+ */
+export const INT8_FROM = 2 ** 29;
+/** Extra candidates tracked per point with int8 dots, re-ranked exactly (int8.ts says why 16). */
+export const INT8_EXTRA = 16;
+/** Extra candidates tracked with float32 dots: only float32 rounding can misorder them. */
+const F32_EXTRA = 4;
+/** Pruning slack (radians) with int8 dots: ~3σ of their error at cosine 0.7, where clusters sit. */
+const INT8_SLACK = 3e-3;
+/** Pruning slack with float32 dots: far more than their rounding can move an angle. */
+const F32_SLACK = 1e-3;
 
 /** Largest input the "auto" engine gives to HNSW. */
 export const HNSW_MAX_POINTS = 5000;
@@ -126,9 +158,44 @@ export function buildKnnGraph(
 
   let nAlive = 0;
   for (let i = 0; i < n; i++) nAlive += alive[i]!;
+  const engine = knnEngine(n, d, nAlive, opts);
+  if (engine.name === "hnsw") return buildHnsw(unit, n, d, alive, opts, progress);
+  return buildPartitioned(unit, n, d, alive, opts, engine, threads, nAlive, progress);
+}
+
+/** Which engine `buildKnnGraph` runs for n points (nAlive of them alive) of d values, with what parameters. */
+export function knnEngine(n: number, d: number, nAlive: number, opts: KnnOptions): KnnEngine {
   const engine = opts.engine ?? "auto";
-  if (engine === "hnsw" || (engine === "auto" && nAlive <= HNSW_MAX_POINTS)) return buildHnsw(unit, n, d, alive, opts, progress);
-  return buildPartitioned(unit, n, d, alive, opts, threads, nAlive, progress);
+  if (engine === "hnsw" || (engine === "auto" && nAlive <= HNSW_MAX_POINTS)) {
+    return { name: "hnsw", m: opts.m, efConstruction: opts.efConstruction, efSearch: Math.max(opts.efSearch, Math.min(opts.k + 1, nAlive)) };
+  }
+  const asked = opts.precision ?? "auto";
+  const precision = asked !== "auto" ? asked : n * d >= INT8_FROM || !rowsFit(n, d) ? "int8" : "float32";
+  return {
+    name: "partitioned",
+    precision,
+    cells: Math.min(opts.cells ?? defaultCells(nAlive), spareRows(n), Math.max(1, nAlive)),
+    maxCandidates: opts.maxCandidates ?? Math.max(16384, Math.ceil(nAlive / 8)),
+    // Points far from every cell (members of small clusters) find their cross-cluster neighbours
+    // only here; keeping the budget a fixed share of the points keeps their recall as n grows.
+    farCandidates: opts.farCandidates ?? Math.max(512, Math.ceil(nAlive / 128)),
+    tracked: opts.k + (precision === "int8" ? INT8_EXTRA : F32_EXTRA),
+  };
+}
+
+/**
+ * Where the exact kernel finds the float32 rows: in their own WebAssembly memory when they are
+ * in one (every thread), else staged from a SharedArrayBuffer (every thread) or from a plain
+ * array (the main thread alone: workers cannot see it).
+ */
+function exactRows(unit: Float32Array, n: number, d: number): { memory: WebAssembly.Memory | null; shared: Float32Array | null } {
+  const memory = existingMemory(unit, n, d);
+  if (memory) return { memory, shared: null };
+  return { memory: null, shared: unit.buffer instanceof SharedArrayBuffer ? unit : null };
+}
+
+function exactKernelFor(memory: WebAssembly.Memory | null, rows: Float32Array, d: number, slot: number): ExactKernel {
+  return memory ? new Kernel(memory, d, slot) : new StagedExact(rows, d);
 }
 
 function buildPartitioned(
@@ -137,6 +204,7 @@ function buildPartitioned(
   d: number,
   alive: Uint8Array,
   opts: KnnOptions,
+  engine: Extract<KnnEngine, { name: "partitioned" }>,
   threads: number,
   nAlive: number,
   progress?: Progress,
@@ -149,27 +217,51 @@ function buildPartitioned(
     progress?.(nAlive, nAlive);
     return { n, k1, indices, distances: new Float32Array(n * k1) };
   }
-  const { memory } = rowsMemory(unit, n, d);
-  const cells = Math.min(opts.cells ?? defaultCells(nAlive), spareRows(n));
-  const maxCandidates = opts.maxCandidates ?? Math.max(16384, Math.ceil(nAlive / 8));
-  // Points far from every cell (members of small clusters) find their cross-cluster neighbours
-  // only here; keeping the budget a fixed share of the points keeps their recall as n grows.
-  const farCandidates = opts.farCandidates ?? Math.max(512, Math.ceil(nAlive / 128));
-  const s = createShared(n, d, k, alive, cells, maxCandidates, farCandidates, opts.seed);
-  const init: KnnWorkerInit = { memory, d, threads, search: s };
+  const int8 = engine.precision === "int8";
+  const { cells, maxCandidates, farCandidates } = engine;
+  const s = createShared(n, d, k, alive, cells, maxCandidates, farCandidates, opts.seed, {
+    extra: engine.tracked - k,
+    slack: int8 ? INT8_SLACK : F32_SLACK,
+  });
+  // The rows the candidates are ranked on: float32 in one memory, or int8 (int8.ts), each with
+  // spare rows for the centroids; and where the exact kernel reads the float32 rows.
+  let memory: WebAssembly.Memory | null = null;
+  let quant: QuantisedRows | null = null;
+  let exact: { memory: WebAssembly.Memory | null; shared: Float32Array | null };
+  let put: (c: number, values: ArrayLike<number>, from: number) => void;
+  if (int8) {
+    quant = allocateQuantised(n + spareRows(n), d);
+    for (let i = 0; i < n; i++) if (alive[i]) quantiseRow(quant, i, unit, i * d);
+    const q = quant;
+    put = (c, values, from) => quantiseRow(q, n + c, values, from);
+    exact = exactRows(unit, n, d);
+  } else {
+    memory = rowsMemory(unit, n, d).memory;
+    const all = new Float32Array(memory.buffer, 0, (n + spareRows(n)) * d);
+    put = (c, values, from) => {
+      for (let j = 0; j < d; j++) all[(n + c) * d + j] = values[from + j]!;
+    };
+    exact = { memory, shared: null };
+  }
+  // Exact phases run on every thread when the workers can read the float32 rows.
+  const exactThreads = exact.memory || exact.shared ? threads : 1;
+  const init: KnnWorkerInit = { memory, quant, exactMemory: exact.memory, exactShared: exact.shared, d, threads, search: s };
   const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;
   try {
-    const kernel = new Kernel(memory, d, 0);
-    // The data rows and, after them, the spare rows where the centroids live.
-    const all = new Float32Array(memory.buffer, 0, (n + spareRows(n)) * d);
-    initCentroids(s, all);
+    const kernel: BlockKernel = quant ? new Int8Kernel(quant, 0) : new Kernel(memory!, d, 0);
+    const exactKernel = exactKernelFor(exact.memory, unit, d, 0);
+    const runExact = (task: KnnTask, main: (slot: number, of: number) => void): void => {
+      if (exactThreads > 1) runAll(pool, task, () => main(0, exactThreads));
+      else main(0, 1);
+    };
+    initCentroids(s, unit, put);
     for (let round = 0; round < KMEANS_ROUNDS; round++) {
       runAll(pool, { kind: "assign-sample" }, () => assignSample(s, kernel, 0, threads));
-      updateCentroids(s, all);
+      updateCentroids(s, unit, put);
     }
     runAll(pool, { kind: "assign-all" }, () => assignAll(s, kernel, 0, threads));
     buildCells(s);
-    runAll(pool, { kind: "self" }, () => selfDots(s, kernel, 0, threads));
+    runExact({ kind: "self" }, (slot, of) => selfDots(s, exactKernel, slot, of));
     // Progress out of 2 × alive points: the cells phase counts points, the pairs phase its share
     // of work done, scaled into the second half (its size is only known once the cells are done).
     const total = 2 * nAlive;
@@ -181,7 +273,7 @@ function buildPartitioned(
     s.counters[1] = 0;
     const report = (): void => progress?.(nAlive + Math.floor((nAlive * Math.min(work, Atomics.load(s.counters, 1))) / work), total);
     runAll(pool, { kind: "pairs", pairs }, () => searchPairs(s, kernel, pairs, report), report);
-    runAll(pool, { kind: "finish" }, () => finishRows(s, kernel, 0, threads));
+    runExact({ kind: "finish" }, (slot, of) => finishRows(s, exactKernel, slot, of));
     progress?.(total, total);
   } finally {
     pool?.close();
@@ -270,7 +362,14 @@ export interface ExactKnn {
 export interface ExactOptions {
   /** Threads, the main one included; default: the machine's cores, or 1 when the work is small. */
   threads?: number;
+  /**
+   * Rows per window when the rows are scanned through a window (exact.ts `WindowShared`); default
+   * 8,192. The window is used when the rows do not fit one WebAssembly memory, or always when set.
+   */
+  window?: number;
 }
+
+const DEFAULT_WINDOW = 8192;
 
 /** Below this many float multiplies (queries × alive × d) the worker start-up is not worth it. */
 const PARALLEL_WORK = 2e9;
@@ -301,9 +400,10 @@ export function exactKnn(
   if (kk <= 0) return { k: 0, indices: new Int32Array(0), distances: new Float32Array(0) };
 
   const threads = opts.threads !== undefined ? threadCount(opts) : nq * nAlive * d >= PARALLEL_WORK ? defaultThreads() : 1;
+  if (opts.window !== undefined || !rowsFit(n, d)) return exactWindowed(unit, n, d, alive, nAlive, queries, kk, threads, opts.window ?? DEFAULT_WINDOW);
   const { memory } = rowsMemory(unit, n, d);
   const s: ExactShared = createExactShared(n, d, kk, alive, queries);
-  const init: KnnWorkerInit = { memory, d, threads, exact: s };
+  const init: KnnWorkerInit = { memory, quant: null, exactMemory: memory, exactShared: null, d, threads, exact: s };
   const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;
   try {
     const kernel = new Kernel(memory, d, 0);
@@ -313,6 +413,39 @@ export function exactKnn(
     pool?.close();
   }
   return { k: kk, indices: s.indices.slice(), distances: s.distances.slice() };
+}
+
+function exactWindowed(
+  unit: Float32Array, n: number, d: number, alive: Uint8Array, nAlive: number, queries: ArrayLike<number>, k: number, threads: number, window: number,
+): ExactKnn {
+  positiveInt("window", window);
+  const nq = queries.length;
+  const rows = allocateRows(nq + window, d);
+  const memory = existingMemory(rows, nq + window, d)!;
+  for (let q = 0; q < nq; q++) rows.set(unit.subarray(queries[q]! * d, (queries[q]! + 1) * d), q * d);
+  const s = createWindowShared(n, d, k, nAlive, queries, window);
+  const init: KnnWorkerInit = { memory, quant: null, exactMemory: null, exactShared: null, d, threads, window: s };
+  const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;
+  try {
+    const kernel = new Kernel(memory, d, 0);
+    let count = 0;
+    const flush = (): void => {
+      s.windowCount[0] = count;
+      runAll(pool, { kind: "window" }, () => windowScan(s, kernel, 0, threads));
+      count = 0;
+    };
+    for (let i = 0; i < n; i++) {
+      if (!alive[i]) continue;
+      rows.set(unit.subarray(i * d, (i + 1) * d), (nq + count) * d);
+      s.windowIds[count++] = i;
+      if (count === window) flush();
+    }
+    if (count) flush();
+  } finally {
+    pool?.close();
+  }
+  const { indices, distances } = finishWindowed(s, new StagedExact(unit, d), alive);
+  return { k, indices, distances };
 }
 
 export interface RecallOptions {

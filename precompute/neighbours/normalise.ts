@@ -15,11 +15,11 @@ export interface NormalisedRows {
 }
 
 /**
- * L2-normalise each row of a row-major [n × d] matrix. A row that is all zero, or holds NaN or
+ * L2-normalise each row of a row-major [n × d] matrix (dead rows come out all zero). A row that is all zero, or holds NaN or
  * ±Infinity anywhere, has no direction: it is marked dead rather than rejected, because SAEs
  * routinely ship a few such features and the atlas should still show the rest.
  */
-export function normaliseRows(decoder: Float32Array, n: number, d: number): NormalisedRows {
+export function normaliseRows(decoder: Float32Array, n: number, d: number, opts: { inPlace?: boolean } = {}): NormalisedRows {
   if (!Number.isInteger(n) || !Number.isInteger(d) || n < 0 || d <= 0) {
     throw new Error(`normaliseRows: bad shape ${n} × ${d}`);
   }
@@ -27,8 +27,10 @@ export function normaliseRows(decoder: Float32Array, n: number, d: number): Norm
     throw new Error(`normaliseRows: expected ${n} × ${d} = ${n * d} values, got ${decoder.length}`);
   }
   // Straight into shared WebAssembly memory when it fits, where the neighbour search's kernels
-  // and worker threads read it without a copy (see simd.ts).
-  const unit = rowsFit(n, d) ? allocateRows(n, d) : new Float32Array(n * d);
+  // and worker threads read it without a copy (see simd.ts). Rows too big for that (over 4 GiB,
+  // e.g. 1M × 2,304 is 9.7 GB) are normalised over the decoder when the caller allows it
+  // (`inPlace`): a second copy would take the build past 20 GB there.
+  const unit = rowsFit(n, d) ? allocateRows(n, d) : opts.inPlace ? decoder : new Float32Array(n * d);
   const norms = new Float32Array(n);
   const alive = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
@@ -42,6 +44,7 @@ export function normaliseRows(decoder: Float32Array, n: number, d: number): Norm
     // A NaN or ±Infinity anywhere makes `sum` non-finite, so one check covers the whole row.
     if (!Number.isFinite(sum)) {
       norms[i] = Number.NaN;
+      if (unit === decoder) unit.fill(0, base, base + d);
       continue;
     }
     const norm = Math.sqrt(sum);

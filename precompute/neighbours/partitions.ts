@@ -40,7 +40,7 @@
  * the graph is the same whatever the number of threads or their timing.
  */
 import { rng, shuffle } from "../random.ts";
-import type { Kernel } from "./simd.ts";
+import type { BlockKernel, ExactKernel } from "./simd.ts";
 import { replaceWorst } from "./heap.ts";
 
 /** Key of an empty heap slot: +Infinity as float32 bits, worse than any distance. */
@@ -53,6 +53,8 @@ const SLACK = 1e-3;
 export interface SearchShared {
   n: number;
   d: number;
+  /** Radians added to the pruning bound (see SLACK; larger for int8 dots). */
+  slack: number;
   /** Neighbours kept in the graph. */
   k: number;
   /** Neighbours tracked per point while searching (k plus a margin re-ranked exactly at the end). */
@@ -113,6 +115,7 @@ export function createShared(
   maxCandidates: number,
   farCandidates: number,
   seed: number,
+  track: { extra: number; slack: number } = { extra: 4, slack: SLACK },
 ): SearchShared {
   const ids: number[] = [];
   for (let i = 0; i < n; i++) if (alive[i]) ids.push(i);
@@ -127,7 +130,7 @@ export function createShared(
   aliveShared.set(alive);
   const k1 = k + 1;
   return {
-    n, d, k, K: k + 4, P, maxCandidates, farCandidates,
+    n, d, k, K: k + track.extra, P, maxCandidates, farCandidates, slack: track.slack,
     alive: aliveShared,
     sample,
     sampleAssign: new Int32Array(sab(sampleSize * 4)),
@@ -140,8 +143,8 @@ export function createShared(
     order: new Int32Array(sab((P + 1) * 4)),
     self: new Float64Array(sab(n * 8)),
     counters: new Int32Array(sab(8)),
-    heapIds: new Int32Array(sab(n * (k + 4) * 4)).fill(EMPTY_ID),
-    heapKeys: new Int32Array(sab(n * (k + 4) * 4)).fill(EMPTY_KEY),
+    heapIds: new Int32Array(sab(n * (k + track.extra) * 4)).fill(EMPTY_ID),
+    heapKeys: new Int32Array(sab(n * (k + track.extra) * 4)).fill(EMPTY_KEY),
     locks: new Int32Array(sab(n * 4)),
     need: new Uint8Array(sab(P * P)),
     indices: new Int32Array(sab(n * k1 * 4)),
@@ -166,7 +169,7 @@ const ASSIGN_BLOCK = 64;
 const COSINE_CACHE_BYTES = 2 ** 30;
 
 /** float32 cosines of each listed point to all P centroids, a block of points at a time. */
-function centroidCosines(s: SearchShared, kernel: Kernel, points: Int32Array, onRow: (t: number, cos: Float32Array) => void): void {
+function centroidCosines(s: SearchShared, kernel: BlockKernel, points: Int32Array, onRow: (t: number, cos: Float32Array) => void): void {
   const { P } = s;
   const centroids = centroidIds(s);
   const buf = new Float32Array(ASSIGN_BLOCK * P);
@@ -187,7 +190,7 @@ function argmax(cos: Float32Array): number {
 }
 
 /** Nearest centroid of this thread's sample points. */
-export function assignSample(s: SearchShared, kernel: Kernel, slot: number, threads: number): void {
+export function assignSample(s: SearchShared, kernel: BlockKernel, slot: number, threads: number): void {
   const [lo, hi] = slice(s.sample.length, slot, threads);
   centroidCosines(s, kernel, s.sample.subarray(lo, hi), (t, cos) => {
     s.sampleAssign[lo + t] = argmax(cos);
@@ -195,7 +198,7 @@ export function assignSample(s: SearchShared, kernel: Kernel, slot: number, thre
 }
 
 /** Cell of every alive point in this thread's id range (dead points get −1); keeps all cosines when cached. */
-export function assignAll(s: SearchShared, kernel: Kernel, slot: number, threads: number): void {
+export function assignAll(s: SearchShared, kernel: BlockKernel, slot: number, threads: number): void {
   const [lo, hi] = slice(s.n, slot, threads);
   const points: number[] = [];
   for (let p = lo; p < hi; p++) {
@@ -213,23 +216,25 @@ export function assignAll(s: SearchShared, kernel: Kernel, slot: number, threads
   });
 }
 
-export function selfDots(s: SearchShared, kernel: Kernel, slot: number, threads: number): void {
+export function selfDots(s: SearchShared, exact: ExactKernel, slot: number, threads: number): void {
   const [lo, hi] = slice(s.n, slot, threads);
-  for (let p = lo; p < hi; p++) s.self[p] = kernel.exactPair(p, p);
+  for (let p = lo; p < hi; p++) s.self[p] = exact.exactPair(p, p);
 }
+
+/** Stores centroid c (d values from `values` at `from`) where the kernels read it: spare row n + c. */
+export type PutCentroid = (c: number, values: ArrayLike<number>, from: number) => void;
 
 /**
  * Main thread: starting centroids (the first P sample points) written to the spare rows after the
  * data; `update` then moves each to the normalised sum of its sample members, summed in sample
- * order in float64, keeping the old centroid for an empty cell.
+ * order in float64, keeping the old centroid for an empty cell. `rows` are the float32 data rows.
  */
-export function initCentroids(s: SearchShared, rows: Float32Array): void {
-  const { n, d, P } = s;
-  for (let c = 0; c < P; c++) rows.copyWithin((n + c) * d, s.sample[c]! * d, (s.sample[c]! + 1) * d);
+export function initCentroids(s: SearchShared, rows: Float32Array, put: PutCentroid): void {
+  for (let c = 0; c < s.P; c++) put(c, rows, s.sample[c]! * s.d);
 }
 
-export function updateCentroids(s: SearchShared, rows: Float32Array): number {
-  const { n, d, P, sample, sampleAssign } = s;
+export function updateCentroids(s: SearchShared, rows: Float32Array, put: PutCentroid): number {
+  const { d, P, sample, sampleAssign } = s;
   const sums = new Float64Array(P * d);
   const counts = new Int32Array(P);
   for (let t = 0; t < sample.length; t++) {
@@ -249,7 +254,8 @@ export function updateCentroids(s: SearchShared, rows: Float32Array): number {
     for (let j = 0; j < d; j++) norm += sums[c * d + j]! ** 2;
     norm = Math.sqrt(norm);
     if (!(norm > 0)) continue;
-    for (let j = 0; j < d; j++) rows[(n + c) * d + j] = sums[c * d + j]! / norm;
+    for (let j = 0; j < d; j++) sums[c * d + j] = sums[c * d + j]! / norm;
+    put(c, sums, c * d);
   }
   return empty;
 }
@@ -369,7 +375,7 @@ const TILE_B = 128;
  * time. With `upper` (a and b the same list), at least every pair y > x is visited, and whole
  * tiles below the diagonal are not computed.
  */
-export function forBlock(kernel: Kernel, a: Int32Array, b: Int32Array, visit: (x: number, y: number, dot: number) => void, upper = false): void {
+export function forBlock(kernel: BlockKernel, a: Int32Array, b: Int32Array, visit: (x: number, y: number, dot: number) => void, upper = false): void {
   const ids = kernel.ids;
   if (kernel.d % 4 !== 0) {
     const cap = kernel.capacity;
@@ -427,7 +433,7 @@ const BLOCK_SHARE = 0.25;
  * are offered anything, so this thread alone writes their heaps (no locks) and each plan depends
  * only on the cell's own pairs, whatever other threads are doing.
  */
-export function searchCells(s: SearchShared, kernel: Kernel, onCell?: () => void): void {
+export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () => void): void {
   const { P, partStart, radius, need } = s;
   const bounds = new Float64Array(P);
   const nearCount = new Int32Array(P);
@@ -522,7 +528,7 @@ function thetaOf(s: SearchShared, p: number): number {
   const key = s.heapKeys[p * s.K]!;
   if (key === EMPTY_KEY) return Infinity;
   const cos = 1 - distanceOfKey(key);
-  return Math.acos(cos > 1 ? 1 : cos < -1 ? -1 : cos) + SLACK;
+  return Math.acos(cos > 1 ? 1 : cos < -1 ? -1 : cos) + s.slack;
 }
 
 function cellSize(s: SearchShared, c: number): number {
@@ -555,7 +561,7 @@ export function listPairs(s: SearchShared): Int32Array {
  * of the other, each dot offered to both points (under their locks: other threads may be offering
  * to the same points). Each pair of rows is scored once however many plans asked for it.
  */
-export function searchPairs(s: SearchShared, kernel: Kernel, pairs: Int32Array, onPair?: () => void): void {
+export function searchPairs(s: SearchShared, kernel: BlockKernel, pairs: Int32Array, onPair?: () => void): void {
   const count = pairs.length / 2;
   for (;;) {
     const t = Atomics.add(s.counters, 0, 1);
@@ -590,7 +596,7 @@ export function pairsWork(s: SearchShared, pairs: Int32Array): number {
  * Phase 3, this thread's id range: the tracked neighbours re-scored with the exact kernel; the
  * best k by (exact distance, id) go into the graph after the point itself.
  */
-export function finishRows(s: SearchShared, kernel: Kernel, slot: number, threads: number): void {
+export function finishRows(s: SearchShared, exact: ExactKernel, slot: number, threads: number): void {
   const { n, K, k, self, indices, distances, heapIds } = s;
   const [lo, hi] = slice(n, slot, threads);
   const k1 = k + 1;
@@ -607,9 +613,8 @@ export function finishRows(s: SearchShared, kernel: Kernel, slot: number, thread
     indices.fill(p, base, base + k1);
     distances.fill(0, base, base + k1);
     if (m === 0) continue;
-    kernel.ids.set(cand.subarray(0, m));
-    kernel.exact(p, m);
-    for (let t = 0; t < m; t++) dist[t] = cosineDistance(kernel.out64[t]!, self[p]!, self[cand[t]!]!);
+    const dots = exact.exactMany(p, cand, m);
+    for (let t = 0; t < m; t++) dist[t] = cosineDistance(dots[t]!, self[p]!, self[cand[t]!]!);
     order.length = m;
     for (let t = 0; t < m; t++) order[t] = t;
     order.sort((a, b) => dist[a]! - dist[b]! || cand[a]! - cand[b]!);

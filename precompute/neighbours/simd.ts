@@ -34,11 +34,11 @@ export const SCRATCH_BYTES = 1 << 20;
 /** Threads that may use scratch space at once (the main thread and its workers). */
 export const MAX_THREADS = 8;
 
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
+export const I32 = 0x7f;
+export const F64 = 0x7c;
+export const V128 = 0x7b;
 
-function uleb(v: number): number[] {
+export function uleb(v: number): number[] {
   const out: number[] = [];
   do {
     let b = v & 0x7f;
@@ -49,7 +49,7 @@ function uleb(v: number): number[] {
   return out;
 }
 
-function sleb(v: number): number[] {
+export function sleb(v: number): number[] {
   const out: number[] = [];
   for (;;) {
     const b = v & 0x7f;
@@ -62,30 +62,30 @@ function sleb(v: number): number[] {
   }
 }
 
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, bytes: number[]): number[] => [id, ...uleb(bytes.length), ...bytes];
-const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+export const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+export const section = (id: number, bytes: number[]): number[] => [id, ...uleb(bytes.length), ...bytes];
+export const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 
-const get = (i: number): number[] => [0x20, ...uleb(i)];
-const set = (i: number): number[] => [0x21, ...uleb(i)];
-const i32 = (v: number): number[] => [0x41, ...sleb(v)];
-const ADD = [0x6a];
-const MUL = [0x6c];
-const AND = [0x71];
-const GE_U = [0x4f];
-const BLOCK = [0x02, 0x40];
-const LOOP = [0x03, 0x40];
-const END = [0x0b];
-const brIf = (depth: number): number[] => [0x0d, depth];
-const br = (depth: number): number[] => [0x0c, depth];
-const i32Load = [0x28, 2, 0];
-const f32Load = [0x2a, 2, 0];
-const f32Store = [0x38, 2, 0];
-const f64Store = [0x39, 3, 0];
-const simd = (op: number): number[] => [0xfd, ...uleb(op)];
-const v128Load = (offset: number): number[] => [...simd(0x00), 0, ...uleb(offset)];
+export const get = (i: number): number[] => [0x20, ...uleb(i)];
+export const set = (i: number): number[] => [0x21, ...uleb(i)];
+export const i32 = (v: number): number[] => [0x41, ...sleb(v)];
+export const ADD = [0x6a];
+export const MUL = [0x6c];
+export const AND = [0x71];
+export const GE_U = [0x4f];
+export const BLOCK = [0x02, 0x40];
+export const LOOP = [0x03, 0x40];
+export const END = [0x0b];
+export const brIf = (depth: number): number[] => [0x0d, depth];
+export const br = (depth: number): number[] => [0x0c, depth];
+export const i32Load = [0x28, 2, 0];
+export const f32Load = [0x2a, 2, 0];
+export const f32Store = [0x38, 2, 0];
+export const f64Store = [0x39, 3, 0];
+export const simd = (op: number): number[] => [0xfd, ...uleb(op)];
+export const v128Load = (offset: number): number[] => [...simd(0x00), 0, ...uleb(offset)];
 const v128Load64Zero = (offset: number): number[] => [...simd(0x5d), 0, ...uleb(offset)];
-const V128_ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)];
+export const V128_ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)];
 const F32X4_ADD = simd(228);
 const F32X4_MUL = simd(230);
 const F64X2_ADD = simd(240);
@@ -93,18 +93,18 @@ const F64X2_MUL = simd(242);
 const F64X2_PROMOTE = simd(0x5f);
 const f32x4Lane = (l: number): number[] => [...simd(0x1f), l];
 const f64x2Lane = (l: number): number[] => [...simd(0x21), l];
-const F32_ADD = [0x92];
-const F32_MUL = [0x94];
+export const F32_ADD = [0x92];
+export const F32_MUL = [0x94];
 const F64_ADD = [0xa0];
 const F64_MUL = [0xa2];
 const F64_PROMOTE = [0xbb];
-const F32 = 0x7d;
+export const F32 = 0x7d;
 
 /** `while (local < limit) { body }`, as block/loop. */
-const whileLess = (local: number, limit: number, body: number[]): number[] => [
+export const whileLess = (local: number, limit: number, body: number[]): number[] => [
   ...BLOCK, ...LOOP, ...get(local), ...get(limit), ...GE_U, ...brIf(1), ...body, ...br(0), ...END, ...END,
 ];
-const bump = (local: number, by: number): number[] => [...get(local), ...i32(by), ...ADD, ...set(local)];
+export const bump = (local: number, by: number): number[] => [...get(local), ...i32(by), ...ADD, ...set(local)];
 
 // Both kernels: (q, ids, count, d, out) — q: byte offset of the query row; ids: byte offset of
 // `count` int32 row ids; d: floats per row; out: byte offset of the results.
@@ -285,13 +285,18 @@ export function rowsFit(n: number, d: number): boolean {
   return pagesFor(n, d) <= MAX_PAGES;
 }
 
+/** The shared memory holding `rows` at offset 0 with room for n rows, spare rows and scratch, or null. */
+export function existingMemory(rows: Float32Array, n: number, d: number): WebAssembly.Memory | null {
+  const buffer = rows.buffer;
+  if (rows.byteOffset !== 0 || !(buffer instanceof SharedArrayBuffer)) return null;
+  const memory = memories.get(buffer);
+  return memory && memory.buffer.byteLength >= pagesFor(n, d) * PAGE ? memory : null;
+}
+
 /** The shared memory holding `rows` at offset 0, copying them into a new one if they are elsewhere. */
 export function rowsMemory(rows: Float32Array, n: number, d: number): { memory: WebAssembly.Memory; rows: Float32Array } {
-  const buffer = rows.buffer;
-  if (rows.byteOffset === 0 && buffer instanceof SharedArrayBuffer) {
-    const memory = memories.get(buffer);
-    if (memory && memory.buffer.byteLength >= pagesFor(n, d) * PAGE) return { memory, rows };
-  }
+  const memory = existingMemory(rows, n, d);
+  if (memory) return { memory, rows };
   const copy = allocateRows(n, d);
   copy.set(rows.subarray(0, n * d));
   return { memory: memories.get(copy.buffer as SharedArrayBuffer)!, rows: copy };
@@ -302,11 +307,30 @@ export function adoptMemory(memory: WebAssembly.Memory): void {
   memories.set(memory.buffer as unknown as SharedArrayBuffer, memory);
 }
 
+/** The fast dot products the partitioned search ranks candidates with (float32 `Kernel` or `Int8Kernel`). */
+export interface BlockKernel {
+  /** Values per row as the kernel sees them; a multiple of 4 selects the block path. */
+  readonly d: number;
+  readonly ids: Int32Array;
+  readonly out32: Float32Array;
+  readonly outTile: Float32Array;
+  readonly capacity: number;
+  tile(na: number, nb: number): void;
+  dots(q: number, count: number): void;
+}
+
+/** The exact float64 dot products every stored distance comes from. */
+export interface ExactKernel {
+  exactPair(a: number, b: number): number;
+  /** Exact dots of row q with rows ids[0 … m), in a Float64Array valid until the next call. */
+  exactMany(q: number, ids: Int32Array, m: number): Float64Array;
+}
+
 /**
  * One thread's handle on the kernels: its own slice of scratch space (`slot`) for ids and results,
  * so threads sharing the memory never write to the same bytes.
  */
-export class Kernel {
+export class Kernel implements BlockKernel, ExactKernel {
   readonly d: number;
   /** Ids to score, written by the caller; at most `capacity`. */
   readonly ids: Int32Array;
@@ -373,5 +397,57 @@ export class Kernel {
     this.ids[0] = b;
     this.exactFn(a * this.d * 4, this.idsAt, 1, this.d, this.outAt);
     return this.out64[0]!;
+  }
+
+  exactMany(q: number, ids: Int32Array, m: number): Float64Array {
+    if (m > this.capacity) throw new Error(`exactMany: ${m} rows exceed the scratch capacity ${this.capacity}`);
+    this.ids.set(ids.subarray(0, m));
+    this.exact(q, m);
+    return this.out64;
+  }
+}
+
+/** Rows copied per `StagedExact` call; more candidates are done in several calls. */
+const STAGE_ROWS = 64;
+
+/**
+ * The exact kernel over float32 rows held anywhere (a plain or shared ArrayBuffer of any size,
+ * e.g. rows too big for one WebAssembly memory): each call copies the query row and the candidate
+ * rows into a small private memory and runs the same float64 kernel there, so the dots are the
+ * same bits as `Kernel`'s. Copying costs about as much as the kernel's own read of the rows, so
+ * it suits the re-ranking of a few dozen candidates per point, not brute force.
+ */
+export class StagedExact implements ExactKernel {
+  private readonly kernel: Kernel;
+  private readonly stage: Float32Array;
+  private readonly out = new Float64Array(STAGE_ROWS);
+  private readonly local = Int32Array.from({ length: STAGE_ROWS }, (_, t) => t + 1);
+
+  constructor(private readonly rows: Float32Array, private readonly d: number) {
+    const pages = Math.ceil(((STAGE_ROWS + 1) * d * 4 + MAX_THREADS * SCRATCH_BYTES) / PAGE);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    this.kernel = new Kernel(memory, d, 0);
+    this.stage = new Float32Array(memory.buffer, 0, (STAGE_ROWS + 1) * d);
+  }
+
+  private load(slot: number, row: number): void {
+    this.stage.set(this.rows.subarray(row * this.d, (row + 1) * this.d), slot * this.d);
+  }
+
+  exactPair(a: number, b: number): number {
+    this.load(0, a);
+    this.load(1, b);
+    return this.kernel.exactMany(0, this.local, 1)[0]!;
+  }
+
+  exactMany(q: number, ids: Int32Array, m: number): Float64Array {
+    const out = m <= this.out.length ? this.out : new Float64Array(m);
+    this.load(0, q);
+    for (let off = 0; off < m; off += STAGE_ROWS) {
+      const c = Math.min(STAGE_ROWS, m - off);
+      for (let t = 0; t < c; t++) this.load(t + 1, ids[off + t]!);
+      out.set(this.kernel.exactMany(0, this.local, c).subarray(0, c), off);
+    }
+    return out;
   }
 }
