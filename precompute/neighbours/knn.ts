@@ -28,7 +28,7 @@ import { allocateQuantised, Int8Kernel, quantiseRow, type QuantisedRows } from "
 import type { KnnTask, KnnWorkerInit } from "./knn-worker.ts";
 import {
   assignAll, assignSample, buildCells, cosineDistance, createShared, defaultCells, finishRows, initCentroids,
-  listPairs, pairsWork, searchCells, searchPairs, selfDots, updateCentroids,
+  listPairs, pairsWork, searchCells, searchPairs, selfDots, updateCentroids, type CosineCache,
 } from "./partitions.ts";
 import { allocateRows, existingMemory, Kernel, rowsFit, rowsMemory, spareRows, StagedExact, type BlockKernel, type ExactKernel } from "./simd.ts";
 import { defaultThreads, ThreadPool } from "./thread-pool.ts";
@@ -63,6 +63,8 @@ export interface KnnOptions {
    * float32 rows do not fit one WebAssembly memory.
    */
   precision?: "auto" | "float32" | "int8";
+  /** Partitioned engine, for tests: how points' cosines to the centroids are kept (default: by size, partitions.ts). */
+  cosineCache?: CosineCache;
 }
 
 /**
@@ -222,6 +224,7 @@ function buildPartitioned(
   const s = createShared(n, d, k, alive, cells, maxCandidates, farCandidates, opts.seed, {
     extra: engine.tracked - k,
     slack: int8 ? INT8_SLACK : F32_SLACK,
+    ...(opts.cosineCache ? { cosineCache: opts.cosineCache } : {}),
   });
   // The rows the candidates are ranked on: float32 in one memory, or int8 (int8.ts), each with
   // spare rows for the centroids; and where the exact kernel reads the float32 rows.

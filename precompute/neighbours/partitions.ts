@@ -74,6 +74,8 @@ export interface SearchShared {
   cosine: Float32Array;
   /** [n × P] every point's cosine to every centroid, when that fits COSINE_CACHE_BYTES (else empty). */
   cosines: Float32Array;
+  /** The same as int16 (cosine × 32,767) when only that fits COSINE_CACHE_16_BYTES (else empty). */
+  cosines16: Int16Array;
   /** CSR of the cells: members of cell c are members[partStart[c] … partStart[c + 1]), ascending. */
   partStart: Int32Array;
   members: Int32Array;
@@ -115,7 +117,7 @@ export function createShared(
   maxCandidates: number,
   farCandidates: number,
   seed: number,
-  track: { extra: number; slack: number } = { extra: 4, slack: SLACK },
+  track: { extra: number; slack: number; cosineCache?: CosineCache } = { extra: 4, slack: SLACK },
 ): SearchShared {
   const ids: number[] = [];
   for (let i = 0; i < n; i++) if (alive[i]) ids.push(i);
@@ -129,6 +131,7 @@ export function createShared(
   const aliveShared = new Uint8Array(sab(n));
   aliveShared.set(alive);
   const k1 = k + 1;
+  const cache = track.cosineCache ?? (n * P * 4 <= COSINE_CACHE_BYTES ? "float32" : n * P * 2 <= COSINE_CACHE_16_BYTES ? "int16" : "none");
   return {
     n, d, k, K: k + track.extra, P, maxCandidates, farCandidates, slack: track.slack,
     alive: aliveShared,
@@ -136,7 +139,8 @@ export function createShared(
     sampleAssign: new Int32Array(sab(sampleSize * 4)),
     assign: new Int32Array(sab(n * 4)),
     cosine: new Float32Array(sab(n * 4)),
-    cosines: new Float32Array(n * P * 4 <= COSINE_CACHE_BYTES ? sab(n * P * 4) : sab(0), 0, n * P * 4 <= COSINE_CACHE_BYTES ? n * P : 0),
+    cosines: new Float32Array(cache === "float32" ? sab(n * P * 4) : sab(0), 0, cache === "float32" ? n * P : 0),
+    cosines16: cache === "int16" ? new Int16Array(sab(n * P * 2)) : new Int16Array(0),
     partStart: new Int32Array(sab((P + 2) * 4)),
     members: new Int32Array(sab(nAlive * 4)),
     radius: new Float64Array(sab((P + 1) * 8)),
@@ -165,8 +169,16 @@ function centroidIds(s: SearchShared): Int32Array {
 
 /** Points scored against all centroids at once (one tile-kernel block). */
 const ASSIGN_BLOCK = 64;
-/** Every point's cosines to every centroid are kept for the search when they take at most this. */
+/**
+ * Every point's cosines to every centroid are kept for the search when they take at most this.
+ * Else they are kept as int16 up to COSINE_CACHE_16_BYTES (1M points × 1,024 cells: 2 GiB; a step
+ * of 3e-5 in cosine moves a bound by ~4e-5 rad, far inside the slack), and beyond that computed
+ * twice: recomputing n × P dots costs ~12 % of the search at 1M × 2,304.
+ */
 const COSINE_CACHE_BYTES = 2 ** 30;
+const COSINE_CACHE_16_BYTES = 2 ** 31;
+/** How the cosines to the centroids are kept: chosen by size, forced in tests. */
+export type CosineCache = "float32" | "int16" | "none";
 
 /** float32 cosines of each listed point to all P centroids, a block of points at a time. */
 function centroidCosines(s: SearchShared, kernel: BlockKernel, points: Int32Array, onRow: (t: number, cos: Float32Array) => void): void {
@@ -213,6 +225,9 @@ export function assignAll(s: SearchShared, kernel: BlockKernel, slot: number, th
     s.assign[p] = best;
     s.cosine[p] = cos[best]!;
     if (s.cosines.length) s.cosines.set(cos, p * P);
+    else if (s.cosines16.length) {
+      for (let c = 0; c < P; c++) s.cosines16[p * P + c] = Math.round((cos[c]! > 1 ? 1 : cos[c]! < -1 ? -1 : cos[c]!) * 32767);
+    }
   });
 }
 
@@ -458,13 +473,14 @@ export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () =>
       true,
     );
     // Cosines to the centroids: kept from the assignment, or computed again when too many to keep.
-    const cached = s.cosines.length > 0;
+    const cached = s.cosines.length > 0 || s.cosines16.length > 0;
     if (!cached) {
       if (cosines.length < size * P) cosines = new Float32Array(size * P);
       const buf = cosines;
       centroidCosines(s, kernel, own, (x, row) => buf.set(row, x * P));
     }
-    const cos = cached ? s.cosines : cosines;
+    const cos: Float32Array | Int16Array = !cached ? cosines : s.cosines.length ? s.cosines : s.cosines16;
+    const unitCos = cos instanceof Int16Array ? 1 / 32767 : 1;
     nearCount.fill(0);
     const planCell: number[] = [];
     const planPoint: number[] = [];
@@ -475,7 +491,7 @@ export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () =>
       byBound.length = 0;
       for (let c = 0; c < P; c++) {
         if (c === cell || partStart[c + 1] === partStart[c]) continue;
-        const v = cos[row + c]!;
+        const v = cos[row + c]! * unitCos;
         const lb = Math.acos(v > 1 ? 1 : v < -1 ? -1 : v) - radius[c]!;
         if (lb < theta) {
           bounds[c] = lb;

@@ -53,6 +53,14 @@ describe("partitioned kNN with int8 candidates", () => {
     expect(agree / (n * 16)).toBeGreaterThan(0.95);
   });
 
+  it("keeps its recall with the cosines to the centroids kept as int16 or recomputed (the 1M sizes), on one thread as on two", () => {
+    for (const cosineCache of ["int16", "none"] as const) {
+      const g = buildKnnGraph(unit, n, d, alive, { ...OPTS, cosineCache });
+      expect(measureRecall(unit, n, d, alive, g, { k: 15, sample: 1000, seed: 1 }).recall).toBeGreaterThanOrEqual(0.95);
+      expect(same(buildKnnGraph(unit, n, d, alive, { ...OPTS, cosineCache, threads: 1 }), g)).toBe(true);
+    }
+  });
+
   it("gives identical bytes on one thread and on two", () => {
     expect(same(buildKnnGraph(unit, n, d, alive, { ...OPTS, threads: 1 }), graph)).toBe(true);
   });
