@@ -12,6 +12,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { syntheticDictionary, writeSaeLensFolder } from "../scripts/synthetic-dictionary.ts";
@@ -64,12 +65,14 @@ interface Result {
 
 mkdirSync(work, { recursive: true });
 const rows: [string, Result][] = [];
+// Timings stretch with the machine's load (it is shared): print it beside them.
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(", ");
 for (const c of cases) {
   if (values.only ? !c.name.includes(values.only) : c.long) {
     if (c.long && !values.only) process.stderr.write(`[${c.name}] skipped: long, run with --only ${c.name}\n`);
     continue;
   }
-  process.stderr.write(`[${c.name}]\n`);
+  process.stderr.write(`[${c.name}] load average ${load()}\n`);
   const dict = c.prepare();
   const out = join(work, "atlases", c.name);
   const child = spawnSync(process.execPath, ["--import", "tsx", join(root, "bench", "build-one.ts"), dict, out, c.name], {
@@ -85,8 +88,10 @@ for (const c of cases) {
   }
   const result = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as Result;
   rows.push([c.name, result]);
+  process.stdout.write(`[${c.name}] done; load average ${load()}\n`);
   for (const t of result.timings) {
-    process.stdout.write(`  ${t.name.padEnd(26)} ${t.seconds.toFixed(2).padStart(8)} s  ${formatBytes(t.peakRss).padStart(9)}\n`);
+    const cpu = t.cpuSeconds === undefined ? "" : `  (${t.cpuSeconds.toFixed(1)} CPU s)`;
+    process.stdout.write(`  ${t.name.padEnd(26)} ${t.seconds.toFixed(2).padStart(8)} s  ${formatBytes(t.peakRss).padStart(9)}${cpu}\n`);
   }
   process.stdout.write(
     `  ${"total".padEnd(26)} ${result.totalSeconds.toFixed(2).padStart(8)} s  ${formatBytes(result.peakRss).padStart(9)} peak RSS; recall@${result.recall.k} ${result.recall.recall.toFixed(4)}; ${result.files} files, ${formatBytes(result.bytes)}\n`,

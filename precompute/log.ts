@@ -10,13 +10,18 @@ export interface StageTiming {
   seconds: number;
   /** Peak resident set size seen during the stage, in bytes. */
   peakRss: number;
+  /**
+   * CPU seconds the process used in the stage, all threads (user + system). On a loaded machine
+   * wall time stretches with the load while this mostly does not, so benchmarks report both.
+   */
+  cpuSeconds?: number;
 }
 
 export class BuildLog {
   readonly timings: StageTiming[] = [];
   private readonly tty: boolean;
   private readonly quiet: boolean;
-  private current: { name: string; start: number; peakRss: number } | null = null;
+  private current: { name: string; start: number; peakRss: number; cpu: NodeJS.CpuUsage } | null = null;
   private rssTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}) {
@@ -35,7 +40,7 @@ export class BuildLog {
   /** Run one stage: prints its header, times it and records its peak memory. */
   async stage<T>(name: string, fn: (progress: Progress) => T | Promise<T>): Promise<T> {
     this.info(`[${name}]`);
-    this.current = { name, start: performance.now(), peakRss: process.memoryUsage.rss() };
+    this.current = { name, start: performance.now(), peakRss: process.memoryUsage.rss(), cpu: process.cpuUsage() };
     // RSS is sampled because Node only reports the current value; 200 ms is fine-grained enough
     // for stages that last seconds, and unref() keeps it from holding the process open.
     this.rssTimer = setInterval(() => this.sampleRss(), 200);
@@ -46,7 +51,8 @@ export class BuildLog {
       clearInterval(this.rssTimer);
       this.sampleRss();
       const seconds = (performance.now() - this.current.start) / 1000;
-      this.timings.push({ name, seconds, peakRss: this.current.peakRss });
+      const cpu = process.cpuUsage(this.current.cpu);
+      this.timings.push({ name, seconds, peakRss: this.current.peakRss, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
       this.current = null;
     }
   }
