@@ -12,7 +12,9 @@
  * a SharedArrayBuffer, so the worker threads read the same rows with no copy.
  * `allocateRows` hands out that Float32Array, and `normaliseRows` writes the unit rows straight
  * into it. A wasm32 memory holds at most 4 GiB, which bounds the rows at about n · d ≤ 1.07e9 floats
- * (262,144 × 2,304 is 0.6e9; 1,048,576 × 2,304 does not fit).
+ * (262,144 × 2,304 is 0.6e9; 1,048,576 × 2,304 does not fit). Past that the search ranks
+ * candidates on int8 rows, which do fit (int8.ts), and the exact kernel copies the float32 rows it
+ * needs from wherever they are (`StagedExact`); exact search scans them through a window (exact.ts).
  *
  * Layout: the n data rows, then `spareRows(n)` spare rows (the search writes its partition
  * centroids there, so they are rows like any other for the kernels), then one scratch slot per
