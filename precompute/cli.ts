@@ -1,16 +1,18 @@
 /**
- * `atlas` command line: `npm run atlas -- build <dictionary> --out <dir> [options]` and
- * `npm run atlas -- inspect <path>`.
+ * `atlas` command line: `npm run atlas -- build <dictionary> --out <dir> [options]`,
+ * `npm run atlas -- inspect <path>` and `npm run atlas -- splits --atlas <dir>=<dictionary> …`.
  * Errors in the input end with a one-paragraph message and exit code 1, never a stack trace:
  * the message is the product here.
  */
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildAtlas, DEFAULTS } from "./build.ts";
 import { detectDictionary, listDictionaries } from "./read/detect.ts";
 import { formatInspectReport, inspectPath } from "./read/inspect.ts";
 import { asResourceError } from "./resources.ts";
 import { buildSite } from "./site.ts";
+import { buildAllSplits, buildSplits, DEFAULT_SPLITS_K } from "./splits/build-splits.ts";
+import { formatBytes } from "./log.ts";
 
 const HELP = `Feature Atlas: turn a sparse-autoencoder dictionary into a browsable atlas.
 
@@ -18,6 +20,7 @@ Usage:
   npm run atlas -- build <dictionary> --out <dir> [options]
   npm run atlas -- build --config <site config> [--out <atlas root>] [--only <id>] [--skip-unchanged]
   npm run atlas -- inspect <dictionary> [--d-model <n>] [--json]
+  npm run atlas -- splits --atlas <atlas dir>=<dictionary> --atlas <atlas dir>=<dictionary> … [options]
 
 <dictionary> is one of:
   - a SAELens folder (cfg.json + sae_weights.safetensors [+ sparsity.safetensors]);
@@ -35,6 +38,17 @@ relative to the config file), and writes <atlas root>/site.json for the site's t
 
 inspect prints what a dictionary holds (format, tensors, sizes, hook point, metadata beside it,
 problems) without building anything; it exits 1 only when a dictionary cannot be read.
+
+splits matches every feature of two atlases of the same model and hook point at different
+widths with its nearest features by decoder cosine in the other (exact search), and writes
+<root>/splits/<small>--<large>/ for the site: "this feature splits into …" on feature pages and
+the map. Each --atlas names an atlas folder and the dictionary it was built from (checked by the
+weights' sha256). With more than two, every same-model/hook pair of different widths is done.
+  --atlas <dir>=<dict>   an atlas and its dictionary (repeatable, at least two)
+  --root <dir>           atlas root the pairs go under (default: the first atlas's parent folder)
+  --k <n>                partners kept per feature and direction (default ${DEFAULT_SPLITS_K})
+  --force                pair two atlases whose model or hook point differ or are unknown
+  --threads <n>          threads for the search (default: all cores)
 
 Options:
   --out <dir>            output atlas folder (required); swapped in atomically when complete
@@ -102,6 +116,10 @@ async function main(argv: string[]): Promise<number> {
       "cache-dir": { type: "string" },
       "no-cache": { type: "boolean" },
       json: { type: "boolean" },
+      atlas: { type: "string", multiple: true },
+      root: { type: "string" },
+      force: { type: "boolean" },
+      threads: { type: "string" },
       quiet: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -119,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatInspectReport(report)}\n`);
     return report.blocks.some((b) => b.error !== null) ? 1 : 0;
   }
+  if (command === "splits") return runSplits(values);
   if (command !== "build") throw new UsageError(`unknown command ${JSON.stringify(command)}; try --help`);
   if (values["no-cache"] && values["cache-dir"] !== undefined) throw new UsageError("--no-cache and --cache-dir contradict each other; pass one");
   if (values.config !== undefined) {
@@ -196,6 +215,36 @@ async function main(argv: string[]): Promise<number> {
     neuronpedia: values.neuronpedia,
     ...(cache === undefined ? {} : { cache }),
   });
+  return 0;
+}
+
+function runSplits(values: { atlas?: string[]; root?: string; k?: string; force?: boolean; threads?: string; quiet?: boolean; "shard-size"?: string }): number {
+  const inputs = (values.atlas ?? []).map((spec) => {
+    const eq = spec.indexOf("=");
+    if (eq <= 0 || eq === spec.length - 1) throw new UsageError(`--atlas ${JSON.stringify(spec)}: expected <atlas dir>=<dictionary>`);
+    return { atlas: spec.slice(0, eq), dictionary: spec.slice(eq + 1) };
+  });
+  if (inputs.length < 2) throw new UsageError("splits needs at least two --atlas <atlas dir>=<dictionary>");
+  const k = int("k", values.k);
+  const threads = int("threads", values.threads);
+  const shardSize = int("shard-size", values["shard-size"]);
+  const root = values.root ?? dirname(resolve(inputs[0]!.atlas));
+  const log = (m: string): void => {
+    if (!values.quiet) process.stderr.write(`${m}\n`);
+  };
+  const opts = { root, log, ...(k === undefined ? {} : { k }), ...(threads === undefined ? {} : { threads }), ...(shardSize === undefined ? {} : { shardSize }) };
+  const start = performance.now();
+  const results = inputs.length === 2
+    ? [buildSplits({ ...opts, a: inputs[0]!, b: inputs[1]!, force: values.force ?? false })]
+    : buildAllSplits(inputs, opts);
+  if (results.length === 0) {
+    process.stderr.write(`none of the ${inputs.length} atlases share model, hook point and d_in at different widths; nothing to do\n`);
+    return 0;
+  }
+  for (const r of results) {
+    log(`[Splits] ${r.index.small.id} → ${r.index.large.id}: ${r.dir} (${formatBytes(r.bytes)}; exact search ${r.matchSeconds.toFixed(2)} s)`);
+  }
+  log(`  total ${((performance.now() - start) / 1000).toFixed(2)} s, peak RSS ${formatBytes(process.resourceUsage().maxRSS * 1024)}`);
   return 0;
 }
 

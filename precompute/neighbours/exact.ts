@@ -25,6 +25,11 @@ export interface ExactShared {
   k: number;
   alive: Uint8Array;
   queries: Int32Array;
+  /**
+   * Rows the neighbours are chosen from, ascending; empty means every alive row. A cross search
+   * (splits/: the rows of two dictionaries in one memory) passes the other dictionary's rows here.
+   */
+  candidates: Int32Array;
   self: Float64Array;
   /** [queries × k] results. */
   indices: Int32Array;
@@ -35,18 +40,27 @@ function sab(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(8, bytes));
 }
 
-export function createExactShared(n: number, d: number, k: number, alive: Uint8Array, queries: ArrayLike<number>): ExactShared {
+export function createExactShared(
+  n: number,
+  d: number,
+  k: number,
+  alive: Uint8Array,
+  queries: ArrayLike<number>,
+  candidates: ArrayLike<number> = [],
+): ExactShared {
   const nq = queries.length;
   const s: ExactShared = {
     n, d, k,
     alive: new Uint8Array(sab(n)),
     queries: new Int32Array(sab(nq * 4)),
+    candidates: new Int32Array(sab(candidates.length * 4), 0, candidates.length),
     self: new Float64Array(sab(n * 8)),
     indices: new Int32Array(sab(nq * k * 4)),
     distances: new Float32Array(sab(nq * k * 4)),
   };
   s.alive.set(alive);
   for (let q = 0; q < nq; q++) s.queries[q] = queries[q]!;
+  for (let c = 0; c < candidates.length; c++) s.candidates[c] = candidates[c]!;
   return s;
 }
 
@@ -67,9 +81,12 @@ function push(ids: Int32Array, keys: Float32Array, base: number, size: number, k
 export function exactSearch(s: ExactShared, kernel: Kernel, slot: number, threads: number): void {
   const { n, d, k, alive, queries, self } = s;
   const [lo, hi] = slice(queries.length, slot, threads);
-  const alives: number[] = [];
-  for (let i = 0; i < n; i++) if (alive[i]) alives.push(i);
-  const all = Int32Array.from(alives);
+  let all = s.candidates;
+  if (all.length === 0) {
+    const alives: number[] = [];
+    for (let i = 0; i < n; i++) if (alive[i]) alives.push(i);
+    all = Int32Array.from(alives);
+  }
   const pool = Math.min(k + POOL_EXTRA, all.length);
   const eps = d * 2 ** -24 * 1.05 + 2 ** -23;
   const poolIds = new Int32Array(BLOCK * pool);
@@ -95,6 +112,20 @@ function finishQuery(s: ExactShared, kernel: Kernel, r: number, ids: Int32Array,
   rankQuery(s.queries[r]!, k, ids, keys, all, eps, self, kernel, s.indices.subarray(r * k, (r + 1) * k), s.distances.subarray(r * k, (r + 1) * k));
 }
 
+/** Whether the ascending list `sorted` holds `x`. */
+function holds(sorted: Int32Array, x: number): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = sorted[mid]!;
+    if (v === x) return true;
+    if (v < x) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
+}
+
 /** A query's k nearest from its float32 pool: re-scored exactly, or all rows when the pool cannot prove it. */
 function rankQuery(
   q: number, k: number, ids: Int32Array, keys: Float32Array, all: Int32Array, eps: number, self: Float64Array,
@@ -102,7 +133,9 @@ function rankQuery(
 ): void {
   const pooled = ids.filter((j) => j !== 0x7fffffff);
   let cand = pooled;
-  if (pooled.length === ids.length && pooled.length < all.length - 1) {
+  // Every candidate but the query itself (a cross search's candidates do not hold it).
+  const others = holds(all, q) ? all.length - 1 : all.length;
+  if (pooled.length === ids.length && pooled.length < others) {
     // A full pool that is not everything: its float32 k-th and last decide whether it provably holds the answer.
     const sorted = Float32Array.from(keys).sort();
     if (!(sorted[ids.length - 1]! > sorted[k - 1]! + 2 * eps)) cand = all.filter((j) => j !== q);

@@ -372,6 +372,11 @@ export interface ExactOptions {
    * 8,192. The window is used when the rows do not fit one WebAssembly memory, or always when set.
    */
   window?: number;
+  /**
+   * Alive rows to choose the neighbours from, ascending (default: every alive row). The query is
+   * never its own neighbour either way; splits/ passes the rows of another dictionary here.
+   */
+  candidates?: ArrayLike<number>;
 }
 
 const DEFAULT_WINDOW = 8192;
@@ -381,7 +386,8 @@ const PARALLEL_WORK = 2e9;
 
 /**
  * Brute-force k nearest alive neighbours of each query point (which must be alive), excluding the
- * query itself. O(queries × n × d): meant for samples and tests, not whole dictionaries.
+ * query itself. O(queries × candidates × d): meant for samples, tests and the cross-width matches
+ * of splits/ (whose cost is one dictionary's width times the other's), not a whole graph.
  */
 export function exactKnn(
   unit: Float32Array,
@@ -401,13 +407,24 @@ export function exactKnn(
     const i = queries[q]!;
     if (!Number.isInteger(i) || i < 0 || i >= n || !alive[i]) throw new Error(`exactKnn: query ${i} is not an alive point`);
   }
-  const kk = Math.min(k, nAlive - 1);
+  const candidates = opts.candidates ?? [];
+  for (let c = 0; c < candidates.length; c++) {
+    const j = candidates[c]!;
+    if (!Number.isInteger(j) || j < 0 || j >= n || !alive[j] || (c > 0 && j <= candidates[c - 1]!)) {
+      throw new Error(`exactKnn: candidate ${j} is not an alive point in ascending order`);
+    }
+  }
+  const others = candidates.length > 0 ? candidates.length : nAlive - 1;
+  const kk = Math.min(k, others);
   if (kk <= 0) return { k: 0, indices: new Int32Array(0), distances: new Float32Array(0) };
 
-  const threads = opts.threads !== undefined ? threadCount(opts) : nq * nAlive * d >= PARALLEL_WORK ? defaultThreads() : 1;
-  if (opts.window !== undefined || !rowsFit(n, d)) return exactWindowed(unit, n, d, alive, nAlive, queries, kk, threads, opts.window ?? DEFAULT_WINDOW);
+  const threads = opts.threads !== undefined ? threadCount(opts) : nq * others * d >= PARALLEL_WORK ? defaultThreads() : 1;
+  if (opts.window !== undefined || !rowsFit(n, d)) {
+    if (candidates.length > 0) throw new Error(`exactKnn: candidates need the rows in one WebAssembly memory (${n} × ${d} do not fit, or a window was asked for)`);
+    return exactWindowed(unit, n, d, alive, nAlive, queries, kk, threads, opts.window ?? DEFAULT_WINDOW);
+  }
   const { memory } = rowsMemory(unit, n, d);
-  const s: ExactShared = createExactShared(n, d, kk, alive, queries);
+  const s: ExactShared = createExactShared(n, d, kk, alive, queries, candidates);
   const init: KnnWorkerInit = { memory, quant: null, exactMemory: memory, exactShared: null, d, threads, exact: s };
   const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;
   try {

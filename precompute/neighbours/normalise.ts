@@ -19,7 +19,7 @@ export interface NormalisedRows {
  * ±Infinity anywhere, has no direction: it is marked dead rather than rejected, because SAEs
  * routinely ship a few such features and the atlas should still show the rest.
  */
-export function normaliseRows(decoder: Float32Array, n: number, d: number, opts: { inPlace?: boolean } = {}): NormalisedRows {
+export function normaliseRows(decoder: Float32Array, n: number, d: number, opts: { inPlace?: boolean; into?: Float32Array } = {}): NormalisedRows {
   if (!Number.isInteger(n) || !Number.isInteger(d) || n < 0 || d <= 0) {
     throw new Error(`normaliseRows: bad shape ${n} × ${d}`);
   }
@@ -30,7 +30,10 @@ export function normaliseRows(decoder: Float32Array, n: number, d: number, opts:
   // and worker threads read it without a copy (see simd.ts). Rows too big for that (over 4 GiB,
   // e.g. 1M × 2,304 is 9.7 GB) are normalised over the decoder when the caller allows it
   // (`inPlace`): a second copy would take the build past 20 GB there.
-  const unit = rowsFit(n, d) ? allocateRows(n, d) : opts.inPlace ? decoder : new Float32Array(n * d);
+  // `into` (zeroed, n × d): splits/ packs two dictionaries into one shared memory this way.
+  const into = opts.into;
+  if (into && into.length !== n * d) throw new Error(`normaliseRows: target holds ${into.length} values, not ${n} × ${d}`);
+  const unit = into ?? (rowsFit(n, d) ? allocateRows(n, d) : opts.inPlace ? decoder : new Float32Array(n * d));
   const norms = new Float32Array(n);
   const alive = new Uint8Array(n);
   for (let i = 0; i < n; i++) {

@@ -80,8 +80,11 @@ export class AtlasWriter {
   private done = false;
   /** What recovery did when the writer was opened, for the build log. */
   readonly recovered: string[] = [];
+  /** Name of the entry file written last (`manifest.json`; `splits.json` for a splits pair folder). */
+  private readonly entry: string;
 
-  constructor(outDir: string) {
+  constructor(outDir: string, entry = "manifest.json") {
+    this.entry = entry;
     this.outDir = resolve(outDir);
     const parent = dirname(this.outDir);
     const base = basename(this.outDir);
@@ -150,7 +153,7 @@ export class AtlasWriter {
       .filter((l): l is { entry: string; pid: number } => l.pid !== null && (l.pid === process.pid || !processAlive(l.pid)));
     if (!existsSync(this.outDir)) {
       const moved = leftovers
-        .filter((l) => l.entry.startsWith(base + OLD_MARK) && existsSync(join(parent, l.entry, "manifest.json")))
+        .filter((l) => l.entry.startsWith(base + OLD_MARK) && existsSync(join(parent, l.entry, this.entry)))
         .sort((a, b) => statSync(join(parent, b.entry)).mtimeMs - statSync(join(parent, a.entry)).mtimeMs)[0];
       if (moved) {
         renameSync(join(parent, moved.entry), this.outDir);
@@ -202,10 +205,20 @@ export class AtlasWriter {
    * Returns the manifest as written.
    */
   commit(manifest: Omit<Manifest, "files" | "formatVersion">): Manifest {
+    const full = parseWithFriendlyErrors(manifestSchema, { formatVersion: FORMAT_VERSION, ...manifest, files: this.sortedFiles() }, "manifest.json (about to be written)");
+    this.commitEntry(JSON.stringify(full, null, 1) + "\n");
+    return full;
+  }
+
+  /** Every file added so far, sorted by path (what an entry file lists). */
+  sortedFiles(): AtlasFile[] {
+    return [...this.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** Write the entry file (already validated by the caller) last, then swap the folder into place. */
+  commitEntry(text: string): void {
     if (this.done) throw new Error("atlas already committed or aborted");
-    const files = [...this.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    const full = parseWithFriendlyErrors(manifestSchema, { formatVersion: FORMAT_VERSION, ...manifest, files }, "manifest.json (about to be written)");
-    this.write(join(this.tmpDir, "manifest.json"), JSON.stringify(full, null, 1) + "\n");
+    this.write(join(this.tmpDir, this.entry), text);
     const old = `${this.outDir}${OLD_MARK}${process.pid}`;
     const hadOld = existsSync(this.outDir);
     if (hadOld) renameSync(this.outDir, old);
@@ -220,7 +233,6 @@ export class AtlasWriter {
     // the next build removes.
     if (hadOld) rmSync(old, { recursive: true, force: true });
     this.unlock();
-    return full;
   }
 
   /** Remove the temporary folder; the previous atlas, if any, is left as it was. */
