@@ -50,7 +50,7 @@ const featureIdSchema = z.number().int().nonnegative();
 export const splitPartnerSchema = z.object({
   /** Feature id in the other atlas. */
   id: featureIdSchema,
-  /** Cosine similarity of the two decoder rows, in [−1, 1], computed exactly (float64 dot of the float32 unit rows). */
+  /** Cosine similarity of the two decoder rows, in [−1, 1], computed exactly (float64 dot of the float32 unit rows), rounded to 4 decimals. */
   cosine: z.number().min(-1.0001).max(1.0001),
   /**
    * True when the match is mutual: this feature is also the partner's own nearest feature in this
@@ -60,7 +60,7 @@ export const splitPartnerSchema = z.object({
   mutual: z.boolean(),
   /** The partner's label in its atlas, copied so a page or the map needs one file; null when unlabelled. */
   label: z.string().nullable(),
-  /** The partner's layout position in its own atlas, in [0, 1]² (not this atlas's layout). */
+  /** The partner's layout position in its own atlas, in [0, 1]² (not this atlas's layout), rounded to 4 decimals. */
   x: z.number(),
   y: z.number(),
 });
@@ -72,8 +72,10 @@ export const splitShardSchema = z.object({
   /** First feature id in the shard. */
   first: featureIdSchema,
   /**
-   * Per feature in id order: its partners in the other atlas, most similar first (cosine
-   * descending, ties by id), at most the pair's `k`. Empty for a dead feature (no direction).
+   * Per feature in id order: its partners in the other atlas — its `k` nearest, plus every
+   * feature whose own nearest it is (`mutual`), so a small feature lists all the large features
+   * that split off from it — most similar first (cosine descending, ties by id), at most 64.
+   * Empty for a dead feature (no direction).
    */
   features: z.array(z.array(splitPartnerSchema)),
 });
@@ -119,7 +121,7 @@ export const splitsIndexSchema = z
     hookName: z.string().nullable(),
     /** Width of the model activation both decoders write to. */
     dIn: z.number().int().positive(),
-    /** Most partners kept per feature, in each direction. Range 1–64, default 8. */
+    /** Nearest partners kept per feature, in each direction (mutual ones come on top). Range 1–64, default 3. */
     k: z.number().int().min(1).max(64),
     /** The narrower dictionary (fewer features): its partners are children. */
     small: splitSideSchema,

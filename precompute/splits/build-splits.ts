@@ -31,8 +31,10 @@ import { AtlasWriter, sha256, stableJson } from "../write/atlas-writer.ts";
 import { isMutual, matchWidths, type MatchSide } from "./match.ts";
 import { findSplitPairs } from "./pairs.ts";
 
-/** Partners kept per feature and direction unless asked otherwise. */
-export const DEFAULT_SPLITS_K = 8;
+/** Nearest partners kept per feature and direction unless asked otherwise (mutual ones are added, see writeSide). */
+export const DEFAULT_SPLITS_K = 3;
+/** Most partners listed for one feature: k nearest plus mutual ones, cut here so no shard can balloon. */
+export const MAX_PARTNERS = 64;
 /** Features per splits shard unless asked otherwise: the atlases' own default shard size. */
 export const DEFAULT_SPLITS_SHARD = 256;
 
@@ -54,6 +56,11 @@ export interface BuildSplitsOptions {
   threads?: number;
   /** Pair the two even when their model or hook point differ or are unknown (d_in must still agree). */
   force?: boolean;
+  /**
+   * Keep an existing pair folder computed from the same two manifests and weights with the same k
+   * and shard size (its entry file says so) instead of recomputing it. Default false.
+   */
+  skipUpToDate?: boolean;
   log?: (message: string) => void;
 }
 
@@ -63,8 +70,10 @@ export interface BuildSplitsResult {
   dir: string;
   /** Bytes of every file written, entry included. */
   bytes: number;
-  /** Seconds of the exact cross search (both directions). */
+  /** Seconds of the exact cross search (both directions); 0 when skipped. */
   matchSeconds: number;
+  /** True when an up-to-date pair folder was kept (skipUpToDate). */
+  skipped: boolean;
 }
 
 interface AtlasSide {
@@ -147,8 +156,12 @@ function loadDecoder(side: AtlasSide, log: (m: string) => void): { decoder: Floa
   return { decoder: dict.decoder, n: dict.info.dSae };
 }
 
-/** Round a coordinate for the JSON: 1e-6 of the unit square is far below a pixel at any zoom the map allows. */
-const coord = (v: number): number => Math.round(v * 1e6) / 1e6;
+/**
+ * Rounding for the JSON. Positions only arrange a constellation of partners around a point (the
+ * other atlas's layout is not this map's), so 1e-4 of the unit square is plenty; cosines are shown
+ * to two or three decimals.
+ */
+const round4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 
 function writeSide(
   writer: AtlasWriter,
@@ -158,6 +171,22 @@ function writeSide(
   partnerPoints: { labels: (string | null)[]; xy: Float64Array },
   shardSize: number,
 ): SplitSide["shards"] {
+  // Partners whose own nearest is feature i ("mutual"): for a small feature, exactly the large
+  // features that split off from it. They are listed even when they are not among its k nearest,
+  // so "splits into" names all of them, however many there are (up to MAX_PARTNERS in all).
+  const claimed: number[][] = Array.from({ length: match.n }, () => []);
+  for (let j = 0; j < other.n; j++) {
+    const i = other.k > 0 ? other.ids[j * other.k]! : -1;
+    if (i >= 0) claimed[i]!.push(j);
+  }
+  const partner = (j: number, cosine: number, mutual: boolean): SplitPartner => ({
+    id: j,
+    cosine: round4(cosine),
+    mutual,
+    label: partnerPoints.labels[j] ?? null,
+    x: round4(partnerPoints.xy[2 * j]!),
+    y: round4(partnerPoints.xy[2 * j + 1]!),
+  });
   const shards: SplitSide["shards"] = [];
   for (let first = 0; first < match.n; first += shardSize) {
     const count = Math.min(shardSize, match.n - first);
@@ -165,17 +194,18 @@ function writeSide(
     for (let i = first; i < first + count; i++) {
       const list: SplitPartner[] = [];
       if (match.alive[i]) {
+        const seen = new Set<number>();
         for (let t = 0; t < match.k; t++) {
           const j = match.ids[i * match.k + t]!;
-          list.push({
-            id: j,
-            cosine: match.cosines[i * match.k + t]!,
-            mutual: isMutual(match, other, i, t),
-            label: partnerPoints.labels[j] ?? null,
-            x: coord(partnerPoints.xy[2 * j]!),
-            y: coord(partnerPoints.xy[2 * j + 1]!),
-          });
+          seen.add(j);
+          list.push(partner(j, match.cosines[i * match.k + t]!, isMutual(match, other, i, t)));
         }
+        for (const j of claimed[i]!) {
+          // The partner's cosine to i is its own nearest's, the first of its list.
+          if (!seen.has(j)) list.push(partner(j, other.cosines[j * other.k]!, true));
+        }
+        list.sort((p, q) => q.cosine - p.cosine || p.id - q.id);
+        list.length = Math.min(list.length, MAX_PARTNERS);
       }
       features.push(list);
     }
@@ -183,6 +213,20 @@ function writeSide(
     shards.push({ first, count, path });
   }
   return shards;
+}
+
+/** The pair folder's index when it was computed from exactly these atlases and options, else null. */
+function currentIndex(dir: string, small: AtlasSide, large: AtlasSide, k: number, shardSize: number): SplitsIndex | null {
+  let index: SplitsIndex;
+  try {
+    index = splitsIndexSchema.parse(JSON.parse(readFileSync(join(dir, SPLITS_ENTRY), "utf8")));
+  } catch {
+    return null;
+  }
+  const same = (side: SplitSide, atlas: AtlasSide): boolean =>
+    side.id === atlas.manifest.id && side.manifestSha256 === atlas.manifestSha256 && side.weightsSha256 === atlas.weightsSha256;
+  const sameShards = index.small.shards[0]!.count === Math.min(shardSize, index.small.features);
+  return same(index.small, small) && same(index.large, large) && index.k === k && sameShards ? index : null;
 }
 
 /**
@@ -219,6 +263,13 @@ export function buildSplits(opts: BuildSplitsOptions): BuildSplitsResult {
   const dir = join(resolve(opts.root), SPLITS_DIR, pair);
   log(`  ${small.manifest.id} (${small.manifest.counts.features.toLocaleString("en-US")}) ↔ ${large.manifest.id} (${large.manifest.counts.features.toLocaleString("en-US")}), d_in ${da.dIn}, k ${k}`);
 
+  if (opts.skipUpToDate) {
+    const current = currentIndex(dir, small, large, k, shardSize);
+    if (current) {
+      log(`  ${dir} is up to date (same atlases, dictionaries, k and shard size); kept`);
+      return { index: current, dir, bytes: current.files.reduce((a, f) => a + f.bytes, 0), matchSeconds: 0, skipped: true };
+    }
+  }
   const smallPoints = readPoints(small);
   const largePoints = readPoints(large);
   const t0 = performance.now();
@@ -262,7 +313,7 @@ export function buildSplits(opts: BuildSplitsOptions): BuildSplitsResult {
     const entry = JSON.stringify(index, null, 1) + "\n";
     const bytes = writer.bytesWritten + Buffer.byteLength(entry);
     writer.commitEntry(entry);
-    return { index, dir, bytes, matchSeconds };
+    return { index, dir, bytes, matchSeconds, skipped: false };
   } catch (e) {
     writer.abort();
     throw e;

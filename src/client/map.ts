@@ -24,6 +24,8 @@
  *   focusedRegion(): string | null slug of the region fitted by a click, search or `?r=`
  *   fitRegion(slug): Promise<boolean>  fit the map to a region and focus it; false if unknown
  *   regionPlacementMs(): number    time the last placement of region names took
+ *   splitPartners(): {atlas, id, x, y}[]
+ *                                  feature-split partners drawn now (splits-layer.ts), x/y in viewport CSS pixels
  */
 import { Deck, LinearInterpolator, OrthographicView, type Layer, type PickingInfo } from "@deck.gl/core";
 import { ScatterplotLayer } from "@deck.gl/layers";
@@ -39,6 +41,7 @@ import { currentTheme, onThemeChange, type Theme } from "./theme.ts";
 import { selectTiles, type Rect } from "./tile-selection.ts";
 import { TileStore, type LoadedTile } from "./tiles.ts";
 import { readUrlView, writeUrlView } from "./url-state.ts";
+import { readSplitConfigs, SplitsLayer } from "./splits-layer.ts";
 
 export interface AtlasTestApi {
   ready: Promise<void>;
@@ -57,6 +60,7 @@ export interface AtlasTestApi {
   focusedRegion(): string | null;
   fitRegion(slug: string): Promise<boolean>;
   regionPlacementMs(): number;
+  splitPartners(): { atlas: string; id: number; x: number; y: number }[];
 }
 
 interface View {
@@ -137,6 +141,7 @@ class AtlasMap {
   private firstDrawn = false;
   private regions: RegionLayer | null = null;
   private regionCard: HTMLElement | null = null;
+  private splits: SplitsLayer | null = null;
 
   private readonly mapEl: HTMLDivElement;
   private readonly tooltip: HTMLElement;
@@ -194,6 +199,7 @@ class AtlasMap {
         return true;
       },
       regionPlacementMs: () => this.regions?.lastPlacementMs ?? NaN,
+      splitPartners: () => (this.splits?.drawn() ?? []).map((p) => ({ atlas: p.atlas, id: p.id, ...this.project(p.position) })),
     };
   }
 
@@ -228,6 +234,8 @@ class AtlasMap {
     };
 
     this.createDeck();
+    const splitConfigs = readSplitConfigs(this.mapEl);
+    if (splitConfigs.length > 0) this.splits = new SplitsLayer(splitConfigs, () => this.render());
     if (this.manifest.regions) {
       this.regions = new RegionLayer(this.mapEl, this.dataBase, this.pageBase, this.manifest, () =>
         [".map-legend", ".map-controls", "[data-panel]", ".map-region-card", ".fiv-toggle", ".fiv-panel"].flatMap((sel) => [...this.root.querySelectorAll<HTMLElement>(sel)]),
@@ -440,7 +448,7 @@ class AtlasMap {
       this.tileLayers.push(layer);
       layers.push(layer);
     }
-    layers.push(...this.selectionLayers(radius, dark));
+    layers.push(...this.selectionLayers(radius, dark), ...(this.splits?.layers(this.pixelsPerUnit(), radius, dark, MODEL_MATRIX) ?? []));
     this.deck.setProps({ layers });
     this.inView?.refresh();
   }
@@ -521,15 +529,18 @@ class AtlasMap {
       const tile = this.store.get(key);
       const index = tile ? tile.ids.indexOf(id) : -1;
       if (!tile || index < 0) continue;
-      const viewport = this.deck.getViewports()[0];
-      if (!viewport) return null;
-      const x = tile.positions[index * 2]! * WORLD_SCALE;
-      const y = tile.positions[index * 2 + 1]! * WORLD_SCALE;
-      const [px, py] = viewport.project([x, y]) as [number, number];
-      const rect = this.deck.getCanvas()?.getBoundingClientRect() ?? this.mapEl.getBoundingClientRect();
-      return { x: rect.left + px, y: rect.top + py };
+      return this.project([tile.positions[index * 2]!, tile.positions[index * 2 + 1]!]);
     }
     return null;
+  }
+
+  /** Viewport CSS pixels of a point in layout units. */
+  private project(pos: [number, number]): { x: number; y: number } {
+    const viewport = this.deck?.getViewports()[0];
+    if (!viewport || !this.deck) return { x: NaN, y: NaN };
+    const [px, py] = viewport.project([pos[0] * WORLD_SCALE, pos[1] * WORLD_SCALE]) as [number, number];
+    const rect = this.deck.getCanvas()?.getBoundingClientRect() ?? this.mapEl.getBoundingClientRect();
+    return { x: rect.left + px, y: rect.top + py };
   }
 
   // ---- hover, click, selection ----
@@ -550,6 +561,8 @@ class AtlasMap {
       this.showTooltip(info, region.name, `${kind.charAt(0).toUpperCase()}${kind.slice(1)} of ${formatCount(region.members)} features · click to zoom in`);
       return;
     }
+    const split = this.splits?.hover(info);
+    if (split) return this.showTooltip(info, split.heading, split.detail);
     const hit = this.pointAt(info);
     if (!hit) {
       this.hideTooltip();
@@ -596,6 +609,7 @@ class AtlasMap {
       void this.fitRegion(region, FLY_MS);
       return;
     }
+    if (this.splits?.click(info)) return;
     const hit = this.pointAt(info);
     if (hit) void this.select(hit.tile.ids[hit.index]!);
     else {
@@ -674,6 +688,7 @@ class AtlasMap {
     this.selectedId = id;
     this.selectedRecord = null;
     this.scheduleUrl();
+    void this.splits?.select(null, null, null);
     if (id === null) {
       this.selectedPos = null;
       this.refreshMarks();
@@ -713,6 +728,7 @@ class AtlasMap {
       onNeighbour: (n) => void this.flyTo(n),
     });
     this.panelBody.scrollTop = 0;
+    void this.splits?.select(id, this.selectedPos, this.panelBody);
     this.refreshMarks();
     this.render();
   }

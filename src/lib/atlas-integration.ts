@@ -2,6 +2,7 @@
  * Publishes every atlas's files at `/<id>/data/…`: copied into the build output after
  * `astro build`, and served straight from the atlas folders by `astro dev`. The browser therefore
  * fetches the same URLs in both modes (`/<id>/data/manifest.json`, `/<id>/data/tiles/…`).
+ * Feature splits between atlases (contract/splits.ts) go to `/splits/<small>--<large>/…` the same way.
  */
 import { cp } from "node:fs/promises";
 import path from "node:path";
@@ -9,6 +10,8 @@ import { fileURLToPath } from "node:url";
 import type { AstroIntegration } from "astro";
 import sirv from "sirv";
 import { atlasRoot, scanAtlases } from "./atlas-dir.ts";
+import { scanSplits } from "./splits-dir.ts";
+import { SPLITS_DIR } from "../../contract/splits.ts";
 
 export default function atlasIntegration(): AstroIntegration {
   let root = atlasRoot();
@@ -22,13 +25,28 @@ export default function atlasIntegration(): AstroIntegration {
         // Scanning here makes a bad manifest (e.g. another format version) fail the build at once.
         const atlases = scanAtlases(root, (m) => logger.warn(m));
         if (atlases.length === 0) logger.warn(`no atlases found under ${root}; the site will have a home page only`);
+        scanSplits(root, atlases, (m) => logger.warn(m));
         if (command === "dev") for (const a of atlases) addWatchFile(path.join(a.dir, "manifest.json"));
       },
       "astro:server:setup": ({ server, logger }) => {
         const serveById = new Map(
           scanAtlases(root, (m) => logger.warn(m)).map((a) => [a.manifest.id, sirv(a.dir, { dev: true, etag: true })]),
         );
+        // Feature splits (contract/splits.ts) at /splits/<small>--<large>/…, beside the atlases.
+        const serveSplits = new Map(
+          scanSplits(root, scanAtlases(root, () => {}), (m) => logger.warn(m)).map((s) => [s.name, sirv(s.dir, { dev: true, etag: true })]),
+        );
         server.middlewares.use((req, res, next) => {
+          const pair = new RegExp(`^/${SPLITS_DIR}/([a-z0-9-]+)(/.*)$`).exec(req.url ?? "");
+          const servePair = pair && serveSplits.get(pair[1]!);
+          if (pair && servePair) {
+            req.url = pair[2]!;
+            servePair(req, res, () => {
+              res.statusCode = 404;
+              res.end("not found");
+            });
+            return;
+          }
           const match = /^\/([a-z0-9-]+)\/data(\/.*)$/.exec(req.url ?? "");
           const serve = match && serveById.get(match[1]!);
           if (!match || !serve) return next();
@@ -42,10 +60,16 @@ export default function atlasIntegration(): AstroIntegration {
       },
       "astro:build:done": async ({ dir, logger }) => {
         const out = fileURLToPath(dir);
-        for (const a of scanAtlases(root, (m) => logger.warn(m))) {
+        const atlases = scanAtlases(root, (m) => logger.warn(m));
+        for (const a of atlases) {
           const target = path.join(out, a.manifest.id, "data");
           await cp(a.dir, target, { recursive: true });
           logger.info(`copied atlas ${a.manifest.id} → ${path.relative(process.cwd(), target)}`);
+        }
+        for (const s of scanSplits(root, atlases, () => {})) {
+          const target = path.join(out, SPLITS_DIR, s.name);
+          await cp(s.dir, target, { recursive: true });
+          logger.info(`copied feature splits ${s.name} → ${path.relative(process.cwd(), target)}`);
         }
       },
     },
