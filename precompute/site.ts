@@ -14,6 +14,7 @@ import { buildAtlas, DEFAULTS, generatorVersion, metadataPaths, type BuildOption
 import type { StageTiming } from "./log.ts";
 import { hashFile } from "./read/hash.ts";
 import { InputError } from "./read/safetensors.ts";
+import { splitsPostBuildStep } from "./splits/post-build.ts";
 
 /** File the site reads for its title (siteFileSchema), written into the atlas root. */
 export const SITE_FILE = "site.json";
@@ -73,7 +74,7 @@ export interface PostBuildStep {
  * Steps run after every `build --config`, in order, before `options.postBuild`. Add a
  * cross-atlas stage here (import it above); it receives every built atlas and its folder.
  */
-export const POST_BUILD_STEPS: PostBuildStep[] = [];
+export const POST_BUILD_STEPS: PostBuildStep[] = [splitsPostBuildStep];
 
 /** Read and validate a config file; errors name the file (and the entry and field). */
 export function readSiteConfig(configPath: string): SiteConfig {

@@ -4,7 +4,7 @@
  * scripts/gpt2-fixture-atlas.ts) into a temporary folder, then the site with `astro build --outDir`, then serves it on port 0.
  * The URL reaches the tests through E2E_BASE_URL, which Playwright passes on to its workers.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -14,6 +14,9 @@ import { serveStatic } from "../../scripts/serve-static.ts";
 import { HOSTILE_DESCRIPTION, HOSTILE_ID } from "../../scripts/make-hostile-dictionary.ts";
 import { buildGpt2FixtureAtlas, GPT2_FIXTURE_ID, GPT2_RENAMED_REGION } from "../../scripts/gpt2-fixture-atlas.ts";
 import { readPreviousRegions } from "../../precompute/regions/files.ts";
+import { writeMergedDictionary } from "../../scripts/merged-dictionary.ts";
+import { buildSplits } from "../../precompute/splits/build-splits.ts";
+import { SPLITS_DIR } from "../../contract/splits.ts";
 
 const root = resolve(import.meta.dirname, "..", "..");
 
@@ -23,6 +26,17 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const dist = join(work, "dist");
   const started = performance.now();
   const site = await buildSite(join(root, "atlas.config.json"), { out: atlases, quiet: true });
+  // Feature splitting (splits.spec.ts) needs two widths of one dictionary. buildSite's post-build
+  // step matches the config's own pairs; while the config has one width only, a cheap narrower
+  // sibling of the demo (its rows merged by k-means, scripts/merged-dictionary.ts) stands in.
+  const splitsDir = join(atlases, SPLITS_DIR);
+  if (!existsSync(splitsDir) || readdirSync(splitsDir).length === 0) {
+    const merged = join(work, "demo-1k");
+    writeMergedDictionary(join(root, "data", "demo"), merged, 1024);
+    await buildAtlas({ dictionary: merged, out: join(atlases, "demo-1k"), id: "demo-1k", title: "GloVe demo, merged to 1,024 (e2e)", quiet: true });
+    buildSplits({ a: { atlas: join(atlases, "demo-1k"), dictionary: merged }, b: { atlas: join(atlases, "demo"), dictionary: join(root, "data", "demo") }, root: atlases });
+  }
+  process.env.E2E_SPLITS_PAIR = readdirSync(splitsDir).sort()[0];
   const gpt2 = join(atlases, GPT2_FIXTURE_ID);
   await buildGpt2FixtureAtlas(gpt2, { quiet: true, root });
   // Built again over itself with one continent renamed by hand to a new slug, so the old slug has
