@@ -603,13 +603,14 @@ class AtlasMap {
   }
 
   private onClick(info: PickingInfo): void {
+    // Split partners are drawn over everything, region names included.
+    if (this.splits?.click(info)) return;
     const region = this.regions?.labelAt(info.x, info.y);
     if (region) {
       this.hideTooltip();
       void this.fitRegion(region, FLY_MS);
       return;
     }
-    if (this.splits?.click(info)) return;
     const hit = this.pointAt(info);
     if (hit) void this.select(hit.tile.ids[hit.index]!);
     else {
