@@ -156,14 +156,25 @@ export const buildParamsSchema = z.object({
 });
 export type BuildParams = z.infer<typeof buildParamsSchema>;
 
-/** The columns of every tile, in order. Row order within the quadtree is the level of detail. */
+/**
+ * The columns of every tile, in order. Row order within the quadtree is the level of detail: the
+ * tiler inserts points in a seeded, importance-weighted random order (labelled and frequently
+ * firing features weigh up to 3× the others) and each tile keeps the first `tileCapacity` that
+ * reach it, so every tile, and every prefix of a tile, is a weighted random sample of its square.
+ */
 export const TILE_COLUMNS = {
   /** Feature id. Arrow Uint32. */
   id: "Uint32",
-  /** Layout x in [0, 1]. Arrow Float32. */
-  x: "Float32",
-  /** Layout y in [0, 1], growing upwards. Arrow Float32. */
-  y: "Float32",
+  /**
+   * Layout x, quantised within the tile's own square (format version 2; Float32 layout units in
+   * version 1). Arrow Uint16, 0–65535: x = x0 + x_q / 65535 × 2^−z, where [x0, x0 + 2^−z] is the
+   * x-extent of `tileBounds(key)`. One step is 2^−z / 65535 layout units (1.5e−5 at the root,
+   * 9.5e−7 at z 4) and a decoded value is within half a step of the layout position. Decode with
+   * `decodeTileCoords` (contract/tile-coords.ts), which rounds to Float32.
+   */
+  x: "Uint16",
+  /** Layout y (growing upwards), quantised like x within the tile's square's y-extent. Arrow Uint16, 0–65535. */
+  y: "Uint16",
   /** log10 of the firing density; NaN when unknown. Arrow Float32. */
   log10Density: "Float32",
   /** The feature's label; empty string when it has none. Arrow Utf8. */
@@ -181,7 +192,7 @@ export const tileSchema = z.object({
   rows: z.number().int().positive(),
   /** Number of points in this tile and all its descendants. */
   totalRows: z.number().int().positive(),
-  /** Tight bounds of this tile's own points: [minX, minY, maxX, maxY] in layout units. */
+  /** Tight bounds of this tile's own points as decoded (see TILE_COLUMNS.x): [minX, minY, maxX, maxY] in layout units. */
   extent: z.tuple([z.number(), z.number(), z.number(), z.number()]),
 });
 export type TileInfo = z.infer<typeof tileSchema>;

@@ -10,10 +10,16 @@
  * tree, so clusters that happen to come last vanish when zoomed out (deepscatter issue #77: "spots
  * disappear when zoomed out"; the maintainer's fix is to shuffle before tiling). So we insert in a
  * seeded random order, mildly biased towards labelled and dense features; see `insertionOrder`.
+ * (quadfeather, deepscatter's tiler, fills tiles first-come in input order too and leaves the
+ * shuffle to the caller; here it is part of the tiler, so it cannot be forgotten.)
+ *
+ * x and y are stored as Uint16 steps across the tile's square (contract/tile-coords.ts): 4 bytes
+ * a point instead of 8.
  */
-import { Field, Float32, RecordBatch, Schema, Struct, Table, Uint32, Utf8, makeData, tableToIPC } from "apache-arrow";
+import { Field, Float32, RecordBatch, Schema, Struct, Table, Uint16, Uint32, Utf8, makeData, tableToIPC } from "apache-arrow";
 import { TILE_COLUMNS } from "../../contract/atlas.ts";
-import { ROOT_KEY, childFor, formatKey, type TileKey } from "../../contract/tile-keys.ts";
+import { dequantiseCoord, quantiseCoord } from "../../contract/tile-coords.ts";
+import { ROOT_KEY, childFor, formatKey, tileBounds, type TileKey } from "../../contract/tile-keys.ts";
 import { rng } from "../random.ts";
 
 export interface TilePoints {
@@ -164,13 +170,8 @@ export function buildTiles(points: TilePoints, opts: TileOptions): BuiltTile[] {
       const { key, members } = node;
       const keep = members.length <= opts.capacity || key.z >= MAX_DEPTH ? members.length : opts.capacity;
       const own = members.subarray(0, keep);
-      out.push({
-        key: formatKey(key),
-        rows: own.length,
-        totalRows: members.length,
-        extent: extentOf(own, xy),
-        bytes: encodeTile(own, points),
-      });
+      const tile = encodeTile(key, own, points);
+      out.push({ key: formatKey(key), rows: own.length, totalRows: members.length, extent: tile.extent, bytes: tile.bytes });
       if (keep === members.length) continue;
       const rest = members.subarray(keep);
       const children = new Map<string, { key: TileKey; list: number[] }>();
@@ -192,26 +193,14 @@ function depthOf(key: string): number {
   return Number(key.slice(0, key.indexOf("/")));
 }
 
-function extentOf(own: Uint32Array, xy: Float32Array): [number, number, number, number] {
-  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
-  for (const p of own) {
-    const x = xy[2 * p]!, y = xy[2 * p + 1]!;
-    if (x < minX) minX = x;
-    if (x > maxX) maxX = x;
-    if (y < minY) minY = y;
-    if (y > maxY) maxY = y;
-  }
-  return [minX, minY, maxX, maxY];
-}
-
 /**
  * Columns are non-nullable: unknown density is NaN and a missing label is "", as TILE_COLUMNS
  * says, so the map never has to check a validity bitmap.
  */
 const TILE_SCHEMA = new Schema([
   new Field("id", new Uint32(), false),
-  new Field("x", new Float32(), false),
-  new Field("y", new Float32(), false),
+  new Field("x", new Uint16(), false),
+  new Field("y", new Uint16(), false),
   new Field("log10Density", new Float32(), false),
   new Field("label", new Utf8(), false),
 ]);
@@ -225,20 +214,31 @@ const TILE_SCHEMA = new Schema([
 
 const utf8 = new TextEncoder();
 
-function encodeTile(own: Uint32Array, points: TilePoints): Uint8Array {
+/** Encode a tile's rows; the extent is that of the positions as readers decode them. */
+function encodeTile(key: TileKey, own: Uint32Array, points: TilePoints): { bytes: Uint8Array; extent: [number, number, number, number] } {
   const n = own.length;
+  const [bx0, by0, bx1, by1] = tileBounds(key);
+  const w = bx1 - bx0;
+  const h = by1 - by0;
   const id = new Uint32Array(n);
-  const x = new Float32Array(n);
-  const y = new Float32Array(n);
+  const x = new Uint16Array(n);
+  const y = new Uint16Array(n);
   const d = new Float32Array(n);
   const encoded: Uint8Array[] = new Array(n);
   const offsets = new Int32Array(n + 1);
+  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
   for (let r = 0; r < n; r++) {
     const p = own[r]!;
     const fid = points.ids[p]!;
     id[r] = fid;
-    x[r] = points.xy[2 * p]!;
-    y[r] = points.xy[2 * p + 1]!;
+    x[r] = quantiseCoord(points.xy[2 * p]!, bx0, w);
+    y[r] = quantiseCoord(points.xy[2 * p + 1]!, by0, h);
+    const dx = dequantiseCoord(x[r]!, bx0, w);
+    const dy = dequantiseCoord(y[r]!, by0, h);
+    if (dx < minX) minX = dx;
+    if (dx > maxX) maxX = dx;
+    if (dy < minY) minY = dy;
+    if (dy > maxY) maxY = dy;
     d[r] = points.log10Density[p]!;
     const bytes = utf8.encode(points.labels[fid] ?? "");
     encoded[r] = bytes;
@@ -247,7 +247,7 @@ function encodeTile(own: Uint32Array, points: TilePoints): Uint8Array {
   const text = new Uint8Array(offsets[n]!);
   for (let r = 0; r < n; r++) text.set(encoded[r]!, offsets[r]!);
 
-  const [fId, fX, fY, fD, fLabel] = TILE_SCHEMA.fields as [Field<Uint32>, Field<Float32>, Field<Float32>, Field<Float32>, Field<Utf8>];
+  const [fId, fX, fY, fD, fLabel] = TILE_SCHEMA.fields as [Field<Uint32>, Field<Uint16>, Field<Uint16>, Field<Float32>, Field<Utf8>];
   const children = [
     makeData({ type: fId.type, length: n, nullCount: 0, data: id }),
     makeData({ type: fX.type, length: n, nullCount: 0, data: x }),
@@ -256,5 +256,5 @@ function encodeTile(own: Uint32Array, points: TilePoints): Uint8Array {
     makeData({ type: fLabel.type, length: n, nullCount: 0, valueOffsets: offsets, data: text }),
   ];
   const batch = new RecordBatch(TILE_SCHEMA, makeData({ type: new Struct(TILE_SCHEMA.fields), length: n, nullCount: 0, children }));
-  return tableToIPC(new Table(TILE_SCHEMA, [batch]), "stream");
+  return { bytes: tableToIPC(new Table(TILE_SCHEMA, [batch]), "stream"), extent: [minX, minY, maxX, maxY] };
 }

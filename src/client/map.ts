@@ -8,7 +8,8 @@
  *   ready: Promise<void>           resolves once the first tile has been drawn
  *   atlasId: string                the atlas this map shows
  *   pointCount(): number           points in all loaded tiles
- *   drawnCount(): number           points in the tile layers of the last rendered frame
+ *   drawnCount(rect?): number      points in the tile layers of the last rendered frame; with a
+ *                                  rect [minX, minY, maxX, maxY] (layout units), only those inside it
  *   loadedTiles(): string[]        keys ("z/x/y") of the loaded tiles, in load order
  *   selected(): number | null      the selected feature id
  *   screenPosition(id): {x, y} | null
@@ -48,7 +49,7 @@ export interface AtlasTestApi {
   /** Id of the atlas this map shows (the atlas switcher's test tells maps apart by it). */
   atlasId: string;
   pointCount(): number;
-  drawnCount(): number;
+  drawnCount(rect?: Rect): number;
   loadedTiles(): string[];
   selected(): number | null;
   screenPosition(id: number): { x: number; y: number } | null;
@@ -176,7 +177,7 @@ class AtlasMap {
         if (this.store) for (const t of this.store.all()) n += t.length;
         return n;
       },
-      drawnCount: () => this.drawn,
+      drawnCount: (rect) => (rect ? this.drawnIn(rect) : this.drawn),
       loadedTiles: () => (this.store ? [...this.store.all()].map((t) => t.key) : []),
       selected: () => this.selectedId,
       screenPosition: (id) => this.screenPosition(id),
@@ -521,6 +522,16 @@ class AtlasMap {
       this.root.dataset["ready"] = "true";
       this.readyDeferred.resolve();
     }
+  }
+
+  private drawnIn(rect: Rect): number {
+    let n = 0;
+    for (const key of this.drawnKeys) {
+      const p = this.store.get(key)?.positions;
+      if (!p) continue;
+      for (let i = 0; i < p.length; i += 2) if (p[i]! >= rect[0] && p[i]! <= rect[2] && p[i + 1]! >= rect[1] && p[i + 1]! <= rect[3]) n++;
+    }
+    return n;
   }
 
   private screenPosition(id: number): { x: number; y: number } | null {

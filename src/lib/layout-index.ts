@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import type { FeatureRecord, Manifest } from "../../contract/atlas.ts";
+import { decodeTileCoords } from "../../contract/tile-coords.ts";
 import { atlasRoot, scanAtlases, type AtlasFolder } from "./atlas-dir.ts";
 import { neighbourhoodWindow, type MiniMapInput, type Pt, type Rect } from "./svg-charts.ts";
 
@@ -129,9 +130,10 @@ export function readLayoutIndex(dir: string, manifest: Manifest): LayoutIndex {
       throw new Error(`${file}: cannot read point tile ${tile.key} (${(error as Error).message})`);
     }
     const ids = table.getChild("id")?.toArray() as Uint32Array | undefined;
-    const xs = table.getChild("x")?.toArray() as Float32Array | undefined;
-    const ys = table.getChild("y")?.toArray() as Float32Array | undefined;
-    if (!ids || !xs || !ys) throw new Error(`${file}: point tile ${tile.key} lacks the id, x or y column`);
+    const qx = table.getChild("x")?.toArray() as Uint16Array | undefined;
+    const qy = table.getChild("y")?.toArray() as Uint16Array | undefined;
+    if (!ids || !qx || !qy) throw new Error(`${file}: point tile ${tile.key} lacks the id, x or y column`);
+    const { x: xs, y: ys } = decodeTileCoords(tile.key, qx, qy);
     for (let r = 0; r < ids.length; r++) {
       const id = ids[r]!;
       if (id >= n) throw new Error(`${file}: point tile ${tile.key} row ${r} has feature id ${id}, but the atlas has ${n}`);

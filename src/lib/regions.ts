@@ -18,6 +18,7 @@ import {
   type Manifest,
   type Region,
 } from "../../contract/atlas.ts";
+import { decodeTileCoords } from "../../contract/tile-coords.ts";
 import { atlasRoot, scanAtlases } from "./atlas-dir.ts";
 
 export { levelWord } from "./region-index.ts";
@@ -201,10 +202,11 @@ function readTiles(manifest: Manifest, dir: string): TileColumns {
     }
     const ids = table.getChild("id")?.toArray() as Uint32Array | undefined;
     const dens = table.getChild("log10Density")?.toArray() as Float32Array | undefined;
-    const xs = table.getChild("x")?.toArray() as Float32Array | undefined;
-    const ys = table.getChild("y")?.toArray() as Float32Array | undefined;
+    const qx = table.getChild("x")?.toArray() as Uint16Array | undefined;
+    const qy = table.getChild("y")?.toArray() as Uint16Array | undefined;
     const lab = table.getChild("label");
-    if (!ids || !dens || !xs || !ys || !lab) throw new Error(`${file}: tile ${tile.key} lacks one of the id, x, y, log10Density, label columns`);
+    if (!ids || !dens || !qx || !qy || !lab) throw new Error(`${file}: tile ${tile.key} lacks one of the id, x, y, log10Density, label columns`);
+    const { x: xs, y: ys } = decodeTileCoords(tile.key, qx, qy);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (id >= n) throw new Error(`${file}: tile ${tile.key} row ${i} has feature id ${id}, the atlas has ${n}`);

@@ -2,16 +2,22 @@ import { describe, expect, it } from "vitest";
 import { tableFromIPC } from "apache-arrow";
 import { TILE_COLUMNS, tileSchema } from "../../contract/atlas.ts";
 import { parentKey, parseKey, tileBounds, formatKey } from "../../contract/tile-keys.ts";
+import { COORD_STEPS, coordStep, decodeTileCoords } from "../../contract/tile-coords.ts";
 import { mulberry32, gaussian } from "../../precompute/random.ts";
 import { MAX_DEPTH, buildTiles, insertionOrder, type BuiltTile, type TilePoints } from "../../precompute/tiles/quadtree.ts";
 
-function decode(bytes: Uint8Array) {
+function decode(bytes: Uint8Array, key = "0/0/0") {
   const t = tableFromIPC(bytes);
+  const qx = t.getChild("x")!.toArray() as Uint16Array;
+  const qy = t.getChild("y")!.toArray() as Uint16Array;
+  const { x, y } = decodeTileCoords(key, qx, qy);
   return {
     fields: t.schema.fields.map((f) => [f.name, String(f.type)]),
     ids: Array.from(t.getChild("id")!.toArray() as Uint32Array),
-    x: Array.from(t.getChild("x")!.toArray() as Float32Array),
-    y: Array.from(t.getChild("y")!.toArray() as Float32Array),
+    qx: Array.from(qx),
+    qy: Array.from(qy),
+    x: Array.from(x),
+    y: Array.from(y),
     d: Array.from(t.getChild("log10Density")!.toArray() as Float32Array),
     labels: t.getChild("label")!.toArray() as string[],
   };
@@ -53,29 +59,40 @@ describe("buildTiles", () => {
   const capacity = 1000;
   const tiles = buildTiles(points, { capacity, seed: 42 });
 
-  it("writes the contract's columns, in order, with the input values", () => {
+  it("writes the contract's columns, in order, with the input values (positions within half a step)", () => {
     const want = Object.entries(TILE_COLUMNS);
-    for (const t of tiles.slice(0, 5)) {
-      const tile = decode(t.bytes);
+    let worst = 0;
+    for (const t of [...tiles.slice(0, 5), ...tiles.slice(-5)]) {
+      const tile = decode(t.bytes, t.key);
       expect(tile.fields).toEqual(want);
+      const z = parseKey(t.key).z;
+      // Half a quantisation step, plus Float32 rounding of the decoded value (2^-24 near 1).
+      const tolerance = coordStep(z) / 2 + 2 ** -24;
+      let err = 0;
+      const d: number[] = [];
+      const labels: string[] = [];
       for (let r = 0; r < tile.ids.length; r++) {
         const id = tile.ids[r]!;
-        expect(tile.x[r]).toBe(points.xy[2 * id]);
-        expect(tile.y[r]).toBe(points.xy[2 * id + 1]);
-        const d = points.log10Density[id]!;
-        if (Number.isNaN(d)) expect(Number.isNaN(tile.d[r]!)).toBe(true);
-        else expect(tile.d[r]).toBe(d);
-        expect(tile.labels[r]).toBe(points.labels[id] ?? "");
+        err = Math.max(err, Math.abs(tile.x[r]! - points.xy[2 * id]!), Math.abs(tile.y[r]! - points.xy[2 * id + 1]!));
+        d.push(points.log10Density[id]!);
+        labels.push(points.labels[id] ?? "");
       }
+      expect(err).toBeLessThanOrEqual(tolerance);
+      worst = Math.max(worst, err / coordStep(z));
+      expect(tile.d).toEqual(d);
+      expect(tile.labels).toEqual(labels);
     }
+    // The steps are really used: errors reach close to half a step somewhere, not zero everywhere.
+    expect(worst).toBeGreaterThan(0.4);
   });
 
   it("puts every point in exactly one tile, inside the tile's square, with tight extents", () => {
     const seen = new Uint8Array(points.ids.length);
     for (const t of tiles) {
       expect(() => tileSchema.parse({ ...t, path: "tiles/x.arrow" })).not.toThrow();
-      const tile = decode(t.bytes);
+      const tile = decode(t.bytes, t.key);
       expect(tile.ids.length).toBe(t.rows);
+      expect(Math.max(...tile.qx, ...tile.qy)).toBeLessThanOrEqual(COORD_STEPS);
       const [bx0, by0, bx1, by1] = tileBounds(parseKey(t.key));
       let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
       for (let r = 0; r < t.rows; r++) {
@@ -189,6 +206,69 @@ describe("the root tile is a fair sample", () => {
     const order = insertionOrder({ ...pts, importance }, 5);
     const first = new Set(Array.from(order.subarray(0, 50)));
     for (let i = 0; i < 50; i++) expect(first.has(i * 40)).toBe(true);
+  });
+});
+
+describe("every tile, and every prefix of a tile, is a fair sample", () => {
+  const points = syntheticPoints(60_000, 8, 10);
+  const capacity = 1000;
+  const tiles = buildTiles(points, { capacity, seed: 3 });
+  const decoded = tiles.map((t) => ({ key: parseKey(t.key), tile: t, rows: decode(t.bytes, t.key) }));
+
+  /** Shares of the 4 quadrants of `square` among the points (xs, ys). */
+  function quadrantShares(square: [number, number, number, number], xs: number[], ys: number[]): number[] {
+    const mx = (square[0] + square[2]) / 2, my = (square[1] + square[3]) / 2;
+    const c = [0, 0, 0, 0];
+    for (let i = 0; i < xs.length; i++) c[(xs[i]! >= mx ? 1 : 0) + (ys[i]! >= my ? 2 : 0)]!++;
+    return c.map((v) => v / xs.length);
+  }
+
+  it("a tile's rows follow the layout of everything in its subtree, at every depth", () => {
+    let checked = 0;
+    for (const { key, tile, rows } of decoded) {
+      if (tile.rows < capacity || tile.totalRows < 4 * capacity) continue;
+      // The subtree: this tile and every tile under it.
+      const xs: number[] = [], ys: number[] = [];
+      for (const other of decoded) {
+        const dz = other.key.z - key.z;
+        if (dz < 0 || other.key.x >> dz !== key.x || other.key.y >> dz !== key.y) continue;
+        xs.push(...other.rows.x);
+        ys.push(...other.rows.y);
+      }
+      expect(xs.length).toBe(tile.totalRows);
+      const square = tileBounds(key);
+      const all = quadrantShares(square, xs, ys);
+      const sample = quadrantShares(square, rows.x, rows.y);
+      for (let q = 0; q < 4; q++) {
+        if (all[q]! < 0.05) continue;
+        expect(sample[q]!).toBeGreaterThan(all[q]! / 3);
+        expect(sample[q]!).toBeLessThan(all[q]! * 3);
+      }
+      checked++;
+    }
+    // The root and tiles below it were checked, not only the root.
+    expect(checked).toBeGreaterThan(5);
+    expect(decoded.some((t) => t.key.z >= 2 && t.tile.rows === capacity && t.tile.totalRows >= 4 * capacity)).toBe(true);
+  });
+
+  it("the first quarter of a tile is already fair, and favours important points more than the last", () => {
+    const root = decoded[0]!.rows;
+    const quarter = capacity / 4;
+    const all = quadrantShares([0, 0, 1, 1], Array.from(points.xy.filter((_, i) => i % 2 === 0)), Array.from(points.xy.filter((_, i) => i % 2 === 1)));
+    const head = quadrantShares([0, 0, 1, 1], root.x.slice(0, quarter), root.y.slice(0, quarter));
+    for (let q = 0; q < 4; q++) {
+      expect(head[q]!).toBeGreaterThan(all[q]! / 3);
+      expect(head[q]!).toBeLessThan(all[q]! * 3);
+    }
+    // Row order is importance order: across all full tiles, labelled features (weight +1) are
+    // commoner in the first quarter of a tile than in its last quarter.
+    let first = 0, last = 0;
+    for (const { tile, rows } of decoded) {
+      if (tile.rows < capacity) continue;
+      first += rows.labels.slice(0, quarter).filter((l) => l !== "").length;
+      last += rows.labels.slice(-quarter).filter((l) => l !== "").length;
+    }
+    expect(first).toBeGreaterThan(last * 1.1);
   });
 });
 
