@@ -17,6 +17,8 @@ import { readPreviousRegions } from "../../precompute/regions/files.ts";
 import { writeMergedDictionary } from "../../scripts/merged-dictionary.ts";
 import { buildSplits } from "../../precompute/splits/build-splits.ts";
 import { SPLITS_DIR } from "../../contract/splits.ts";
+import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
+import { TILED_CAPACITY, TILED_FEATURES, TILED_ID } from "./tiled-atlas.ts";
 
 const root = resolve(import.meta.dirname, "..", "..");
 
@@ -58,6 +60,20 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     description: HOSTILE_DESCRIPTION,
     quiet: true,
   });
+  // A quadtree several levels deep, for the tiled-loading spec: a small synthetic dictionary with
+  // a tiny tile capacity (the demo fits in one tile). Small, so its pages cost little to build.
+  const tiledStart = performance.now();
+  const tiledDict = join(work, "tiled-dictionary");
+  writeSaeLensFolder(tiledDict, syntheticDictionary({ n: TILED_FEATURES, d: 16, seed: 3 }));
+  await buildAtlas({
+    dictionary: tiledDict,
+    out: join(atlases, TILED_ID),
+    id: TILED_ID,
+    title: "Synthetic quadtree (e2e)",
+    tileCapacity: TILED_CAPACITY,
+    quiet: true,
+  });
+  const tiledSeconds = (performance.now() - tiledStart) / 1000;
   const siteStart = performance.now();
   const astro = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", dist], {
     cwd: root,
@@ -68,7 +84,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   if (astro.status !== 0) throw new Error(`astro build failed:\n${astro.stdout}\n${astro.stderr}`);
   // One line, so that what each atlas adds to the setup can be read off any run.
   const perAtlas = site.atlases.map((a) => `${a.entry.id} ${a.seconds.toFixed(1)} s`).join(", ");
-  process.stderr.write(`[e2e setup] ${((performance.now() - started) / 1000).toFixed(1)} s in all (config atlases: ${perAtlas}; gpt2 rebuilt with a rename ${renameSeconds.toFixed(1)} s; site ${(siteSeconds).toFixed(1)} s)\n`);
+  process.stderr.write(`[e2e setup] ${((performance.now() - started) / 1000).toFixed(1)} s in all (config atlases: ${perAtlas}; gpt2 rebuilt with a rename ${renameSeconds.toFixed(1)} s; ${TILED_ID} ${tiledSeconds.toFixed(1)} s; site ${(siteSeconds).toFixed(1)} s)\n`);
   const server = await serveStatic(dist, 0);
   process.env.E2E_BASE_URL = server.url;
   process.env.E2E_WORK_DIR = work;
