@@ -79,6 +79,9 @@ export function previousRegions(levels: readonly RegionLevelFile[], members: Reg
   return entries;
 }
 
+/** Format versions whose region files are the same as this version's (version 2 changed only the tiles). */
+const REGION_FILES_READ_ALIKE: readonly number[] = [1, FORMAT_VERSION];
+
 /**
  * The previous regions of the atlas in `atlasDir`, read through its manifest's regions entry
  * (`manifest.regions`, a RegionsInfo), or [] when there is no such atlas or it has no regions.
@@ -86,13 +89,15 @@ export function previousRegions(levels: readonly RegionLevelFile[], members: Reg
 export function readPreviousRegions(atlasDir: string): PreviousRegion[] {
   const manifestPath = join(atlasDir, "manifest.json");
   if (!existsSync(manifestPath)) return [];
-  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { regions?: RegionsInfo | null };
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { formatVersion?: unknown; regions?: RegionsInfo | null };
   const info = manifest.regions;
   if (!info) return [];
-  const levels = info.levels.map((l) =>
-    parseWithFriendlyErrors(regionLevelFileSchema, JSON.parse(readFileSync(join(atlasDir, l.path), "utf8")), l.path),
-  );
-  const members = parseWithFriendlyErrors(regionMembersFileSchema, JSON.parse(readFileSync(join(atlasDir, info.members), "utf8")), info.members);
+  // Rebuilding an atlas of an older format keeps its region slugs when its region files read the
+  // same; any other version starts the slugs afresh rather than failing the build.
+  if (!REGION_FILES_READ_ALIKE.includes(manifest.formatVersion as number)) return [];
+  const read = (path: string): unknown => ({ ...(JSON.parse(readFileSync(join(atlasDir, path), "utf8")) as object), formatVersion: FORMAT_VERSION });
+  const levels = info.levels.map((l) => parseWithFriendlyErrors(regionLevelFileSchema, read(l.path), l.path));
+  const members = parseWithFriendlyErrors(regionMembersFileSchema, read(info.members), info.members);
   return previousRegions(levels, members);
 }
 
