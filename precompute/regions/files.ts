@@ -108,8 +108,9 @@ export function readPreviousRegions(atlasDir: string): PreviousRegion[] {
 export function readPreviousRedirects(atlasDir: string): RegionRedirect[] {
   const manifestPath = join(atlasDir, "manifest.json");
   if (!existsSync(manifestPath)) return [];
-  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { regions?: RegionsInfo | null };
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { formatVersion?: unknown; regions?: RegionsInfo | null };
   const path = manifest.regions?.redirects;
-  if (!path) return [];
-  return parseWithFriendlyErrors(regionRedirectsFileSchema, JSON.parse(readFileSync(join(atlasDir, path), "utf8")), path).redirects;
+  if (!path || !REGION_FILES_READ_ALIKE.includes(manifest.formatVersion as number)) return [];
+  const file = { ...(JSON.parse(readFileSync(join(atlasDir, path), "utf8")) as object), formatVersion: FORMAT_VERSION };
+  return parseWithFriendlyErrors(regionRedirectsFileSchema, file, path).redirects;
 }
