@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import { FORMAT_VERSION, parseManifest, parseWithFriendlyErrors, type Manifest } from "../../contract/atlas.ts";
+import { decodeTileCoords } from "../../contract/tile-coords.ts";
 import {
   SPLITS_DIR,
   SPLITS_ENTRY,
@@ -119,10 +120,11 @@ function readPoints(side: AtlasSide): { labels: (string | null)[]; xy: Float64Ar
       throw new InputError(`${file}: cannot read point tile ${tile.key} (${(e as Error).message})`);
     }
     const ids = table.getChild("id")?.toArray() as Uint32Array | undefined;
-    const xs = table.getChild("x")?.toArray() as Float32Array | undefined;
-    const ys = table.getChild("y")?.toArray() as Float32Array | undefined;
+    const qx = table.getChild("x")?.toArray() as Uint16Array | undefined;
+    const qy = table.getChild("y")?.toArray() as Uint16Array | undefined;
     const ls = table.getChild("label");
-    if (!ids || !xs || !ys || !ls) throw new InputError(`${file}: point tile ${tile.key} lacks the id, x, y or label column`);
+    if (!ids || !qx || !qy || !ls) throw new InputError(`${file}: point tile ${tile.key} lacks the id, x, y or label column`);
+    const { x: xs, y: ys } = decodeTileCoords(tile.key, qx, qy);
     for (let r = 0; r < ids.length; r++) {
       const id = ids[r]!;
       if (id >= n) throw new InputError(`${file}: point tile ${tile.key} row ${r} has feature id ${id}, but the atlas has ${n}`);
