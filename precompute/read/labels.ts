@@ -366,7 +366,8 @@ export function loadLabels(
     const got = candidatesOf(parseFile(file, name), name, nFeatures, select, seq, tally);
     // Batch files of one folder are one logical file: ids may not repeat across them either.
     kind = kind ?? got.kind;
-    all.push(...got.candidates);
+    // A loop, not push(...): spreading 341k arguments overflows the call stack.
+    for (const c of got.candidates) all.push(c);
     inputs.push(describeInput("labels", file, name));
   }
   const labels = resolve(kind ?? "plain", all, tally);
