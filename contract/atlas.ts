@@ -9,7 +9,9 @@
  *   manifest.json                    written last: an atlas without it is incomplete
  *   tiles/<z>-<x>-<y>.<hash>.arrow   quadtree point tiles (Arrow IPC stream), see TILE_COLUMNS
  *   features/<first>.<hash>.json     feature shards: full records of a contiguous id range
+ *   search/directory.<hash>.json     search directory: which chunk holds which range of terms
  *   search/<n>.<hash>.json           search chunks, one per range of index terms
+ *   search/<n>-more-<k>.<hash>.json  further results of a very common term, fetched on demand
  *
  * Conventions used below:
  * - Ids are feature indices: row i of W_dec is feature i. They are never renumbered.
@@ -208,21 +210,6 @@ export const shardInfoSchema = z.object({
 });
 export type ShardInfo = z.infer<typeof shardInfoSchema>;
 
-/**
- * One search chunk: the index for every term t with from ≤ t ≤ to (string order). Terms are
- * `searchTerms` tokens encoded with FLEXSEARCH_OPTIONS.encoder (see `src/client/search-index.ts`).
- */
-export const searchChunkInfoSchema = z.object({
-  /** Smallest term in the chunk. */
-  from: z.string(),
-  /** Largest term in the chunk. */
-  to: z.string(),
-  /** Path relative to the atlas folder. */
-  path: relPathSchema,
-  /** Number of distinct terms in the chunk. */
-  terms: z.number().int().nonnegative(),
-});
-export type SearchChunkInfo = z.infer<typeof searchChunkInfoSchema>;
 
 /** recall@k of the approximate kNN graph, measured against exact brute-force search on a sample. */
 export const knnRecallSchema = z.object({
@@ -429,11 +416,18 @@ export const manifestSchema = z.object({
   shards: z.array(shardInfoSchema),
   /** Named regions at every zoom level; null when the build made none. */
   regions: regionsInfoSchema.nullable(),
-  /** Search index: chunks sorted by `from`, non-overlapping. */
+  /** Search index: a small directory file that routes each term to its chunk (see searchDirectorySchema). */
   search: z.object({
-    /** Matching engine inside a chunk. */
-    engine: z.literal("flexsearch"),
-    chunks: z.array(searchChunkInfoSchema),
+    /** Index layout: sorted terms with posting lists by importance (see SearchChunk). */
+    engine: z.literal("terms"),
+    /** Path of the directory file, relative to the atlas folder. */
+    directory: relPathSchema,
+    /** Number of chunk files (`directory.chunks.length`). */
+    chunks: z.number().int().nonnegative(),
+    /** Distinct index terms (encoded keys) over all labels. */
+    terms: z.number().int().nonnegative(),
+    /** Features indexed (those whose label has at least one term). */
+    features: z.number().int().nonnegative(),
   }),
   /** Every other file of the atlas with its size and hash, sorted by path. */
   files: z.array(atlasFileSchema),
@@ -529,37 +523,74 @@ export const featureShardSchema = z.object({
 export type FeatureShard = z.infer<typeof featureShardSchema>;
 
 /**
- * The flexsearch options used both to build each search chunk and to load it in the browser.
- * flexsearch requires export and import to use identical options, so they live here, once.
- * `forward` tokenizing gives prefix matching ("hurric" finds "hurricane"). The encoder is
- * flexsearch 0.8's `LatinBalance` charset spelled out, so that the format does not change with a
- * flexsearch upgrade: letters that sound alike map to one (b→p, v/w→f, z/x→s, d→t, n→m,
- * c/g/j/q→k, i/y→e, u→o), then repeated letters collapse, which forgives many misspellings
- * ("lirical" = "lyrical", "hurrycane" = "hurricane"). `numeric: false` keeps numbers whole (by
- * default flexsearch splits "2024" into "202 4"). Chunk ranges (`from`/`to`) are in this encoded
- * form. `resolution: 1` because the client ranks results itself, so score buckets would only cost bytes.
+ * How label words become index keys, used both to build the search index and to query it:
+ * flexsearch 0.8's `Encoder` with its `LatinBalance` charset spelled out, so that the format does
+ * not change with a flexsearch upgrade. Letters that sound alike map to one (b→p, v/w→f, z/x→s,
+ * d→t, n→m, c/g/j/q→k, i/y→e, u→o), then repeated letters collapse, which forgives many
+ * misspellings ("lirical" = "lyrical", "hurrycane" = "hurricane"). `numeric: false` keeps numbers
+ * whole (by default flexsearch splits "2024" into "202 4"). Chunk ranges are in this encoded form.
  */
-export const FLEXSEARCH_OPTIONS = {
-  tokenize: "forward",
-  resolution: 1,
-  encoder: {
-    numeric: false,
-    mapper: new Map([
-      ["b", "p"], ["v", "f"], ["w", "f"], ["z", "s"], ["x", "s"], ["d", "t"], ["n", "m"],
-      ["c", "k"], ["g", "k"], ["j", "k"], ["q", "k"], ["i", "e"], ["y", "e"], ["u", "o"],
-    ]),
-  },
+export const SEARCH_ENCODER_OPTIONS = {
+  numeric: false,
+  mapper: new Map([
+    ["b", "p"], ["v", "f"], ["w", "f"], ["z", "s"], ["x", "s"], ["d", "t"], ["n", "m"],
+    ["c", "k"], ["g", "k"], ["j", "k"], ["q", "k"], ["i", "e"], ["y", "e"], ["u", "o"],
+  ]),
 } as const;
 
-/** One search chunk file: a flexsearch index export plus the labels of the features it can return. */
+/**
+ * The search directory (`search/directory.<hash>.json`): the only file a browser fetches before
+ * the first query. Chunk i holds every index key k with chunks[i][0] ≤ k < chunks[i + 1][0]
+ * (UTF-16 code unit order); the first chunk's bound is "". Bounds are cut short, as Pagefind does,
+ * to the shortest prefix of the chunk's first key that still sorts after the previous chunk's
+ * last key, which keeps the directory small (about 45 bytes a chunk).
+ */
+export const searchDirectorySchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** [lower bound, path of the chunk file relative to the atlas folder], sorted by bound, bounds distinct. */
+  chunks: z.array(z.tuple([z.string(), relPathSchema])),
+});
+export type SearchDirectory = z.infer<typeof searchDirectorySchema>;
+
+/**
+ * A feature as a search file carries it: [rank, id, label]. The rank is the feature's place in
+ * one atlas-wide importance order (fewer label terms first, then higher density, then smaller
+ * id; 0 = most important), so posting lists, which hold ranks, sort by importance, and lists from
+ * different files merge without more data.
+ */
+export const searchFeatureSchema = z.tuple([z.number().int().nonnegative(), featureIdSchema, z.string()]);
+
+/**
+ * One search chunk (`search/<n>.<hash>.json`): the index keys of one directory range, each with
+ * its posting list, plus the labels of every feature those lists name, so results show without
+ * another fetch. Chunks stay under the build's byte cap (default 32 KB) except when a single
+ * label is longer than the cap: labels are never cut.
+ */
 export const searchChunkSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
-  /** flexsearch `Index.export` output: key → serialised value, in export order. */
-  index: z.array(z.tuple([z.string(), z.string()])),
-  /** Labels of every feature indexed in this chunk, as [id, label] pairs sorted by id. */
-  labels: z.array(z.tuple([featureIdSchema, z.string()])),
+  /**
+   * [key, total postings, first postings (ranks, ascending), paths of the further pages]: every
+   * key of the range, sorted. A common key lists only its most important postings here; the rest
+   * are in "more" pages (SearchMorePage), in rank order, fetched only when a query needs them.
+   */
+  terms: z.array(z.tuple([z.string(), z.number().int().positive(), z.array(z.number().int().nonnegative()), z.array(relPathSchema)])),
+  /**
+   * [prefix, postings of all keys with the prefix, most important of them (ranks, ascending)],
+   * sorted: for each prefix of this range whose keys run on into later chunks, so that a short
+   * query ("s", "hur") is answered from this one chunk instead of every chunk it spans.
+   */
+  prefixes: z.array(z.tuple([z.string(), z.number().int().positive(), z.array(z.number().int().nonnegative())])),
+  /** Every feature named in `terms` or `prefixes`, by ascending rank. */
+  features: z.array(searchFeatureSchema),
 });
 export type SearchChunk = z.infer<typeof searchChunkSchema>;
+
+/** A further page of one common key's postings: its features, by ascending rank. */
+export const searchMorePageSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  features: z.array(searchFeatureSchema),
+});
+export type SearchMorePage = z.infer<typeof searchMorePageSchema>;
 
 /**
  * Parse `data` with `schema`, turning zod's issues into one readable message that names the

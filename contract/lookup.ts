@@ -9,7 +9,8 @@
  * site refuses to build an atlas of another version, and the map warns in the browser.
  */
 export const FORMAT_VERSION = 2 as const;
-// Version 2: tile x and y are Uint16 steps within the tile's square (contract/tile-coords.ts).
+// Version 2: tile x and y are Uint16 steps within the tile's square (contract/tile-coords.ts);
+// search is a directory plus capped chunks of sorted terms (searchDirectorySchema in atlas.ts).
 
 /** A feature shard's place in the manifest (mirrors `shardInfoSchema` in atlas.ts). */
 export interface ShardInfo {

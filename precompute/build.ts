@@ -14,7 +14,7 @@ import { rowsFit } from "./neighbours/simd.ts";
 import { normaliseRows } from "./neighbours/normalise.ts";
 import { layoutUmap } from "./layout/umap.ts";
 import { buildTiles } from "./tiles/quadtree.ts";
-import { buildSearchChunks } from "./search/chunks.ts";
+import { buildSearchIndex } from "./search/chunks.ts";
 import { AtlasWriter, stableJson } from "./write/atlas-writer.ts";
 import { featureShards, resolveDensity, type RecordInputs } from "./write/feature-records.ts";
 import { BuildLog, formatBytes, type StageTiming } from "./log.ts";
@@ -276,16 +276,22 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
       return out;
     });
 
-    const chunks = await log.stage("Building search index", async () => {
-      const entries: { id: number; label: string }[] = [];
+    const search = await log.stage("Building search index", () => {
+      const entries: { id: number; label: string; density: number }[] = [];
       for (let i = 0; i < n; i++) {
         const l = metadata.labels.get(i)?.label;
-        if (l) entries.push({ id: i, label: l });
+        if (l) entries.push({ id: i, label: l, density: density[i]! });
       }
-      const built = await buildSearchChunks(entries, {});
-      return built.map((c, idx) => ({ from: c.from, to: c.to, terms: c.terms, path: writer.add("search", String(idx), "json", c.json) }));
+      return buildSearchIndex(entries, {
+        chunk: (i, json) => writer.add("search", String(i), "json", json),
+        more: (c, k, json) => writer.add("search", `${c}-more-${k}`, "json", json),
+        directory: (json) => writer.add("search", "directory", "json", json),
+      });
     });
-    log.info(`  ${chunks.length} search chunks`);
+    log.info(
+      `  ${search.chunks.toLocaleString("en-US")} search chunks (largest ${formatBytes(search.largestChunk)}), ` +
+        `directory ${formatBytes(search.bytes.directory)}, ${search.terms.toLocaleString("en-US")} terms`,
+    );
 
     const regionsInfo = await log.stage("Writing regions", () => {
       const files = regionFiles(regions);
@@ -335,7 +341,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
       tiles,
       shards,
       regions: regionsInfo,
-      search: { engine: "flexsearch", chunks },
+      search: { engine: "terms", directory: search.directory, chunks: search.chunks, terms: search.terms, features: search.features },
     });
     log.info(
       log.summary([
@@ -343,7 +349,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
         ["features", `${n.toLocaleString("en-US")} (${deadCount} dead, ${metadata.labels.size.toLocaleString("en-US")} labelled)`],
         ["kNN recall", `${recall.recall.toFixed(4)} @${recall.k} (sample ${recall.sample})`],
         ["regions", regionQuality.map((q) => `${q.regions}`).join(" → ") + " per level"],
-        ["files", `${writer.fileCount + 1} (${tiles.length} tiles, ${shards.length} shards, ${chunks.length} search chunks)`],
+        ["files", `${writer.fileCount + 1} (${tiles.length} tiles, ${shards.length} shards, ${search.chunks} search chunks)`],
         ["size", formatBytes(writer.bytesWritten)],
       ]),
     );

@@ -1,146 +1,321 @@
 /**
- * The search index, cut into chunks so that the browser fetches only what a query needs
- * (Pagefind's approach): every label is split into terms, the distinct terms are sorted, and the
- * sorted list is cut into contiguous ranges of roughly `targetChunkBytes` of output each. A chunk
- * is a flexsearch index of, for each feature with a term in its range, just those terms, plus the
- * full labels of those features so results can be shown without another fetch.
+ * The search index, cut so that a browser fetches a small directory and then only the chunks a
+ * query's terms fall in (Pagefind's approach; see contract/atlas.ts, SearchDirectory and
+ * SearchChunk, for the files).
  *
- * Terms are the `searchTerms` tokens encoded as flexsearch encodes them (`indexTerms` in
- * `src/client/search-index.ts`, shared with the browser), so that a query routes to a chunk by the
- * same key the chunk's index stores, and spelling variants the encoder merges land together.
- * A term is never split across chunks, so one very common term makes an oversized chunk.
+ * Every label is split into index keys (`indexTerms`, shared with the browser). Features get one
+ * atlas-wide importance rank (fewer label terms first, then higher density, then smaller id), and
+ * every posting list holds ranks in ascending order, so the head of a list is its best part:
+ * - a key keeps at most `headPostings` postings (and `headBytes` of their labels) in its chunk;
+ *   the rest go to "more" pages, fetched only when a query needs them. So a common word costs
+ *   the same as a rare one until a query needs more than its first 48 postings;
+ * - a prefix whose keys run across a chunk boundary gets a bounded list of the best features of
+ *   all its keys, stored in the chunk the prefix routes to, so "s" or "hur" costs one chunk, not
+ *   every chunk from "s" to "sz".
+ * Keys, in order, are packed greedily into chunks of at most `maxChunkBytes` of JSON. Which
+ * prefixes need a list depends on where chunks are cut, and the lists move the cuts, so the two
+ * are settled by iterating until the set of lists stops growing (at most 8 rounds).
+ *
+ * Why not flexsearch inside a chunk any more: its forward (prefix) index stores a posting list for
+ * every prefix of every word, and an exported index has no directory of its terms, so a prefix
+ * that spans chunks can only be answered by fetching them all. Measured on the 341,479 GloVe
+ * words (`npx tsx bench/search.ts --case glove --flexsearch`): flexsearch's export of the labels
+ * is 25.7 MB with forward tokenizing and 8.45 MB with strict (which loses prefix search), in both
+ * cases without the labels themselves; this index is 16.5 MB with every label in it (over half of
+ * it is the [rank, id, label] triples). Here a prefix is a binary search in a sorted key list,
+ * and prefix lists exist only where chunk boundaries make them necessary, bounded. The flexsearch
+ * Encoder (sound-alike letters, repeated letters) is kept for the keys.
  */
-import { FORMAT_VERSION, type SearchChunk } from "../../contract/atlas.ts";
-import { createChunkIndex, indexTerms } from "../../src/client/search-index.ts";
+import { FORMAT_VERSION, type SearchChunk, type SearchDirectory, type SearchMorePage } from "../../contract/atlas.ts";
+import { indexTerms } from "../../src/client/search-index.ts";
 
 export interface SearchEntry {
   id: number;
   label: string;
+  /** Fraction of tokens the feature fires on; higher ranks first among equal labels. NaN or absent: unknown (ranked last). */
+  density?: number;
 }
 
-export interface BuiltSearchChunk {
-  /** Smallest term (encoded) in the chunk. */
-  from: string;
-  /** Largest term (encoded) in the chunk. */
-  to: string;
-  /** Number of distinct terms. */
+export interface SearchIndexOptions {
+  /** Largest chunk file, in bytes of JSON; only a single longer label exceeds it. Default 32 KB. */
+  maxChunkBytes?: number;
+  /** Postings a key keeps in its chunk before the rest go to more pages. Default 48. */
+  headPostings?: number;
+  /** Bytes of postings (ranks and labels) a key keeps in its chunk. Default maxChunkBytes / 4. */
+  headBytes?: number;
+  /** Postings a prefix list keeps. Default 24. */
+  prefixPostings?: number;
+  /** Postings in one more page. Default 512 (and at most maxChunkBytes of JSON). */
+  pagePostings?: number;
+}
+
+export const DEFAULT_MAX_CHUNK_BYTES = 32 * 1024;
+
+/** Callbacks that store a file and return its atlas-relative path (the writer names it by content). */
+export interface SearchFileSink {
+  chunk(index: number, json: string): string;
+  /** Page `page` (counted over the whole chunk, so names never repeat) of a key in chunk `chunk`. */
+  more(chunk: number, page: number, json: string): string;
+  directory(json: string): string;
+}
+
+export interface BuiltSearchIndex {
+  directory: string;
+  chunks: number;
   terms: number;
-  /** The chunk file: a SearchChunk as JSON. */
-  json: string;
+  features: number;
+  /** Bytes of all files written, by kind. */
+  bytes: { directory: number; chunks: number; more: number };
+  /** Largest chunk file, bytes. */
+  largestChunk: number;
 }
 
-export interface SearchChunkOptions {
-  /**
-   * Aim for chunks of about this many bytes of JSON. Default 48 KB: about 12 KB once gzipped
-   * (measured), one round trip on any connection, while a 4,096-feature atlas still needs only a
-   * handful of chunks. Smaller chunks mean less fetched per query but more files.
-   */
-  targetChunkBytes?: number;
-}
-
-export const DEFAULT_TARGET_CHUNK_BYTES = 48 * 1024;
+type Feature = [rank: number, id: number, label: string];
 
 interface Doc {
   id: number;
   label: string;
-  terms: { term: string; key: string }[];
+  density: number;
+  keys: string[];
+  rank: number;
+  /** JSON of [rank, id, label] plus its comma. */
+  bytes: number;
 }
 
-/**
- * Bytes a chunk's JSON grows by when `key` joins it, estimated from the export format: one map
- * entry `["prefix",[[id,…]]]` per prefix of the key (forward tokenizing), each listing every feature
- * with the key, JSON-escaped inside the export string; plus the register and label of each feature
- * new to the chunk. It over-counts features listed under one prefix by two of their terms.
- */
-function addedBytes(key: string, docs: readonly Doc[], prefixes: Set<string>, seen: Set<number>): number {
-  let bytes = 0;
-  let idBytes = 0;
-  for (const d of docs) {
-    const b = String(d.id).length + 1;
-    idBytes += b;
-    if (!seen.has(d.id)) bytes += b + b + 4 + Buffer.byteLength(JSON.stringify(d.label));
-  }
-  for (let j = 1; j <= key.length; j++) {
-    if (!prefixes.has(key.slice(0, j))) bytes += j + 12;
-    bytes += idBytes;
-  }
-  return bytes;
+interface Item {
+  key: string;
+  kind: "prefix" | "term";
+  /** Postings kept in the chunk (ranks, ascending). */
+  head: number[];
+  /** All postings of the key (for a term) or the prefix (for a prefix list). */
+  count: number;
+  /** Bytes of the entry's own JSON, without its features. */
+  bytes: number;
+  /** More pages of a term: their postings, filled once chunks are final. */
+  rest: number[];
 }
 
-/** Fixed cost of a chunk: the JSON envelope and the export keys. */
-const CHUNK_OVERHEAD = 80;
+const CHUNK_ENVELOPE = JSON.stringify({ formatVersion: FORMAT_VERSION, terms: [], prefixes: [], features: [] } satisfies SearchChunk).length;
+const PAGE_ENVELOPE = JSON.stringify({ formatVersion: FORMAT_VERSION, features: [] } satisfies SearchMorePage).length;
+/** Bytes a more-page path takes in a chunk: `"search/123-more-4.0123456789ab.json",`, with room to spare. */
+const MORE_PATH_BYTES = 48;
 
-export async function buildSearchChunks(entries: readonly SearchEntry[], opts: SearchChunkOptions = {}): Promise<BuiltSearchChunk[]> {
-  const target = opts.targetChunkBytes ?? DEFAULT_TARGET_CHUNK_BYTES;
-  if (!(target > 0)) throw new Error(`search: targetChunkBytes must be positive, got ${target}`);
+function jsonBytes(v: unknown): number {
+  return Buffer.byteLength(JSON.stringify(v));
+}
+
+/** The shortest prefix of `first` that sorts after `previousLast` (first > previousLast). */
+export function shortestBound(previousLast: string, first: string): string {
+  let i = 0;
+  while (i < first.length && i < previousLast.length && first.charCodeAt(i) === previousLast.charCodeAt(i)) i++;
+  return first.slice(0, i + 1);
+}
+
+function compareDocs(a: Doc, b: Doc): number {
+  const da = Number.isFinite(a.density) ? a.density : -Infinity;
+  const db = Number.isFinite(b.density) ? b.density : -Infinity;
+  return a.keys.length - b.keys.length || db - da || a.id - b.id;
+}
+
+export function buildSearchIndex(entries: readonly SearchEntry[], sink: SearchFileSink, opts: SearchIndexOptions = {}): BuiltSearchIndex {
+  const maxChunkBytes = opts.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
+  const headPostings = opts.headPostings ?? 48;
+  const headBytes = opts.headBytes ?? Math.floor(maxChunkBytes / 4);
+  const prefixPostings = opts.prefixPostings ?? 24;
+  const pagePostings = opts.pagePostings ?? 512;
+  for (const [name, v] of Object.entries({ maxChunkBytes, headPostings, headBytes, prefixPostings, pagePostings })) {
+    if (!(Number.isInteger(v) && v > 0)) throw new Error(`search: ${name} must be a positive integer, got ${v}`);
+  }
 
   const docs: Doc[] = [];
+  const seenIds = new Set<number>();
   for (const e of entries) {
     if (!Number.isInteger(e.id) || e.id < 0) throw new Error(`search: feature id ${e.id} is not a non-negative integer`);
     if (typeof e.label !== "string") throw new Error(`search: label of feature ${e.id} is not a string`);
-    const terms = indexTerms(e.label);
-    if (terms.length) docs.push({ id: e.id, label: e.label, terms });
+    if (seenIds.has(e.id)) throw new Error(`search: feature ${e.id} has two labels`);
+    seenIds.add(e.id);
+    const keys = indexTerms(e.label).map((t) => t.key);
+    if (keys.length) docs.push({ id: e.id, label: e.label, density: e.density ?? NaN, keys, rank: 0, bytes: 0 });
   }
-  docs.sort((a, b) => a.id - b.id);
-  for (let i = 1; i < docs.length; i++) {
-    if (docs[i]!.id === docs[i - 1]!.id) throw new Error(`search: feature ${docs[i]!.id} has two labels`);
-  }
+  docs.sort(compareDocs);
+  docs.forEach((d, rank) => {
+    d.rank = rank;
+    d.bytes = jsonBytes([rank, d.id, d.label]) + 1;
+  });
 
-  // Postings in id order, because docs are; chunks then add their features in id order.
-  const postings = new Map<string, Doc[]>();
+  // Posting lists in rank order, because docs are.
+  const postings = new Map<string, number[]>();
   for (const d of docs) {
-    for (const { key } of d.terms) {
+    for (const key of d.keys) {
       let list = postings.get(key);
       if (!list) postings.set(key, (list = []));
-      list.push(d);
+      list.push(d.rank);
     }
   }
   const keys = [...postings.keys()].sort();
 
-  const ranges: string[][] = [];
-  let current: string[] = [];
-  let bytes = CHUNK_OVERHEAD;
-  let prefixes = new Set<string>();
-  let seen = new Set<number>();
-  for (const key of keys) {
+  const headOf = (list: readonly number[], maxCount: number): number[] => {
+    const head: number[] = [];
+    let bytes = 0;
+    for (const r of list) {
+      const b = docs[r]!.bytes + String(r).length + 1;
+      if (head.length >= maxCount || (head.length > 0 && bytes + b > headBytes)) break;
+      head.push(r);
+      bytes += b;
+    }
+    return head;
+  };
+
+  const termItems: Item[] = keys.map((key) => {
     const list = postings.get(key)!;
-    const added = addedBytes(key, list, prefixes, seen);
-    if (current.length && bytes + added > target) {
-      ranges.push(current);
-      current = [];
-      bytes = CHUNK_OVERHEAD;
-      prefixes = new Set();
-      seen = new Set();
-    }
-    bytes += current.length ? added : addedBytes(key, list, prefixes, seen);
-    current.push(key);
-    for (let j = 1; j <= key.length; j++) prefixes.add(key.slice(0, j));
-    for (const d of list) seen.add(d.id);
-  }
-  if (current.length) ranges.push(current);
-
-  return ranges.map((range) => {
-    const from = range[0]!;
-    const to = range[range.length - 1]!;
-    const members = new Map<number, Doc>();
-    for (const key of range) for (const d of postings.get(key)!) members.set(d.id, d);
-    const ordered = [...members.values()].sort((a, b) => a.id - b.id);
-
-    const index = createChunkIndex();
-    for (const d of ordered) {
-      const own = d.terms.filter((t) => t.key >= from && t.key <= to).map((t) => t.term);
-      index.add(d.id, own.join(" "));
-    }
-    const exported: [string, string][] = [];
-    // With a synchronous handler flexsearch exports synchronously, in a fixed order.
-    index.export((key, data) => {
-      exported.push([key, data]);
-    });
-    const chunk: SearchChunk = {
-      formatVersion: FORMAT_VERSION,
-      index: exported,
-      labels: ordered.map((d) => [d.id, d.label]),
-    };
-    return { from, to, terms: range.length, json: JSON.stringify(chunk) };
+    const head = headOf(list, headPostings);
+    const rest = list.slice(head.length);
+    const bytes = jsonBytes([key, list.length, head, []]) + 1 + countPages(rest, docs, maxChunkBytes, pagePostings) * MORE_PATH_BYTES;
+    return { key, kind: "term", head, count: list.length, bytes, rest };
   });
+
+  /** The best postings over all keys in keys[lo, hi), and how many there are in all. */
+  const prefixItem = (prefix: string): Item => {
+    let lo = lowerBound(keys, prefix);
+    const hi = lowerBound(keys, prefix + "\uffff");
+    const all = new Set<number>();
+    for (; lo < hi; lo++) for (const r of postings.get(keys[lo]!)!) all.add(r);
+    const sorted = [...all].sort((a, b) => a - b);
+    const head = headOf(sorted, prefixPostings);
+    return { key: prefix, kind: "prefix", head, count: sorted.length, bytes: jsonBytes([prefix, sorted.length, head]) + 1, rest: [] };
+  };
+
+  const prefixItems = new Map<string, Item>();
+  let chunks: Item[][] = [];
+  for (let round = 0; round < 8; round++) {
+    const items = [...termItems, ...prefixItems.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.kind === "prefix" ? -1 : 1));
+    chunks = cut(items, docs, maxChunkBytes);
+    let added = 0;
+    for (let j = 1; j < chunks.length; j++) {
+      const last = chunks[j - 1]!.at(-1)!.key;
+      const first = chunks[j]![0]!.key;
+      for (let len = 1; len <= Math.min(last.length, first.length) && last.charCodeAt(len - 1) === first.charCodeAt(len - 1); len++) {
+        const p = first.slice(0, len);
+        if (!prefixItems.has(p)) {
+          prefixItems.set(p, prefixItem(p));
+          added++;
+        }
+      }
+    }
+    if (added === 0) break;
+  }
+
+  const bytes = { directory: 0, chunks: 0, more: 0 };
+  let largestChunk = 0;
+  const directoryChunks: SearchDirectory["chunks"] = [];
+  chunks.forEach((items, c) => {
+    const terms: SearchChunk["terms"] = [];
+    const prefixes: SearchChunk["prefixes"] = [];
+    const named = new Set<number>();
+    let pages = 0;
+    for (const item of items) {
+      for (const r of item.head) named.add(r);
+      if (item.kind === "prefix") {
+        prefixes.push([item.key, item.count, item.head]);
+        continue;
+      }
+      const more: string[] = [];
+      for (let start = 0; start < item.rest.length; ) {
+        const end = pageEnd(item.rest, start, docs, maxChunkBytes, pagePostings);
+        const page: Feature[] = item.rest.slice(start, end).map((r) => [r, docs[r]!.id, docs[r]!.label]);
+        start = end;
+        const json = JSON.stringify({ formatVersion: FORMAT_VERSION, features: page } satisfies SearchMorePage);
+        bytes.more += Buffer.byteLength(json);
+        more.push(sink.more(c, pages++, json));
+      }
+      terms.push([item.key, item.count, item.head, more]);
+    }
+    const features: Feature[] = [...named].sort((a, b) => a - b).map((r) => [r, docs[r]!.id, docs[r]!.label]);
+    const json = JSON.stringify({ formatVersion: FORMAT_VERSION, terms, prefixes, features } satisfies SearchChunk);
+    const size = Buffer.byteLength(json);
+    bytes.chunks += size;
+    largestChunk = Math.max(largestChunk, size);
+    const bound = c === 0 ? "" : shortestBound(chunks[c - 1]!.at(-1)!.key, items[0]!.key);
+    directoryChunks.push([bound, sink.chunk(c, json)]);
+  });
+  const directoryJson = JSON.stringify({ formatVersion: FORMAT_VERSION, chunks: directoryChunks } satisfies SearchDirectory);
+  bytes.directory = Buffer.byteLength(directoryJson);
+  return { directory: sink.directory(directoryJson), chunks: chunks.length, terms: keys.length, features: docs.length, bytes, largestChunk };
+}
+
+/** First index whose key is ≥ `key`. */
+function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Pack items, in order, into chunks of at most `max` bytes of JSON. The estimate is exact for the
+ * entries and the features (each feature counted once per chunk), up to the more-page paths,
+ * which get a fixed allowance per page. A prefix list and the key equal to it are one unit: a cut
+ * between them would give two chunks the same bound.
+ */
+function cut(items: readonly Item[], docs: readonly Doc[], max: number): Item[][] {
+  const chunks: Item[][] = [];
+  let current: Item[] = [];
+  let bytes = CHUNK_ENVELOPE;
+  let named = new Set<number>();
+  const cost = (unit: readonly Item[], seen: ReadonlySet<number>): number => {
+    let added = 0;
+    const mine = new Set<number>();
+    for (const item of unit) {
+      added += item.bytes;
+      for (const r of item.head) {
+        if (seen.has(r) || mine.has(r)) continue;
+        mine.add(r);
+        added += docs[r]!.bytes;
+      }
+    }
+    return added;
+  };
+  for (let i = 0; i < items.length; ) {
+    let j = i + 1;
+    while (j < items.length && items[j]!.key === items[i]!.key) j++;
+    const unit = items.slice(i, j);
+    i = j;
+    let added = cost(unit, named);
+    if (current.length > 0 && bytes + added > max) {
+      chunks.push(current);
+      current = [];
+      bytes = CHUNK_ENVELOPE;
+      named = new Set();
+      added = cost(unit, named);
+    }
+    current.push(...unit);
+    bytes += added;
+    for (const item of unit) for (const r of item.head) named.add(r);
+  }
+  if (current.length) chunks.push(current);
+  return chunks;
+}
+
+/** How many more pages a posting list's tail fills; the writer below cuts them the same way. */
+function countPages(rest: readonly number[], docs: readonly Doc[], max: number, perPage: number): number {
+  let pages = 0;
+  for (let start = 0; start < rest.length; pages++) start = pageEnd(rest, start, docs, max, perPage);
+  return pages;
+}
+
+/** End (exclusive) of the more page that starts at `start`. */
+function pageEnd(rest: readonly number[], start: number, docs: readonly Doc[], max: number, perPage: number): number {
+  let end = start;
+  let bytes = PAGE_ENVELOPE;
+  while (end < rest.length) {
+    const b = docs[rest[end]!]!.bytes;
+    if (end - start >= perPage || (end > start && bytes + b > max)) break;
+    bytes += b;
+    end++;
+  }
+  return end;
 }

@@ -1,8 +1,8 @@
 /**
  * The header search box: an ARIA combobox over a listbox of features and named regions.
  *
- * The search index (flexsearch and its chunks) and the region index are loaded on first use, so
- * pages that are only read pay nothing for them. Choosing a result dispatches a cancelable event
+ * The search index (its directory, then the chunks a query needs) and the region index are loaded
+ * on first use, so pages that are only read pay nothing for them. Choosing a result dispatches a cancelable event
  * on window (`atlas:search-select` for a feature, `atlas:region-select` for a region); the map page
  * cancels it and flies there, everywhere else the browser goes to the feature's or region's page.
  * Results are untrusted text and are set with textContent only.
@@ -10,21 +10,29 @@
  * Regions, when any match, come first in a group of their own ("Regions", then "Features"): a
  * listbox of `role="group"` items, each labelled, holding the options, as in the WAI-ARIA
  * grouped-listbox pattern. Without region matches the listbox holds the feature options directly.
+ *
+ * Scope: with several atlases on the site, a select ("Atlas to search") picks one atlas or all of
+ * them; pages of an atlas start with their own, other pages with all. Searching all runs every
+ * atlas's index side by side and merges the lists (search-scope.ts); each result then names its
+ * atlas. An atlas whose index fails is left out, with a warning, unless all fail.
  */
 import { regionPageUrl } from "../lib/region-index.ts";
 import { REGION_SELECT_EVENT, SEARCH_SELECT_EVENT, type RegionSelectDetail, type SearchSelectDetail } from "./events.ts";
 import type { RegionHit, RegionSearcher } from "./region-search.ts";
+import { ALL_ATLASES, atlasesInScope, mergeScoped, type ScopedHit, type SearchTarget } from "./search-scope.ts";
 
 interface Hit {
   id: number;
   label: string | null;
+  score?: number;
 }
 
 interface Searcher {
+  ready(): Promise<void>;
   search(query: string, limit: number): Promise<Hit[]>;
 }
 
-type Result = { kind: "feature"; hit: Hit } | { kind: "region"; hit: RegionHit };
+type Result = { kind: "feature"; atlas: string; hit: ScopedHit } | { kind: "region"; atlas: string; hit: RegionHit };
 
 const LIMIT = 12;
 /** Regions shown at most: a few strong matches, above the features. */
@@ -54,14 +62,26 @@ async function searchRegions(atlasId: string, base: string, query: string): Prom
   }
 }
 
-function searcherFor(atlasId: string, base: string): Promise<Searcher> {
-  let pending = searchers.get(atlasId);
+function searcherFor(target: SearchTarget, base: string): Promise<Searcher> {
+  let pending = searchers.get(target.id);
   if (!pending) {
-    pending = import("./search-loader.ts").then(({ createSearcher }) => createSearcher(atlasId, base));
-    pending.catch(() => searchers.delete(atlasId));
-    searchers.set(atlasId, pending);
+    pending = import("./search-loader.ts").then(({ createSearcher }) => createSearcher(target, base));
+    pending.catch(() => searchers.delete(target.id));
+    searchers.set(target.id, pending);
   }
   return pending;
+}
+
+/** Each atlas's region matches, interleaved (each atlas's best first), at most `limit`. */
+async function searchRegionsIn(atlases: readonly SearchTarget[], base: string, query: string, limit: number): Promise<{ atlas: string; hit: RegionHit }[]> {
+  const lists = await Promise.all(atlases.map((a) => searchRegions(a.id, base, query)));
+  const out: { atlas: string; hit: RegionHit }[] = [];
+  for (let i = 0; out.length < limit && lists.some((l) => i < l.length); i++) {
+    lists.forEach((l, j) => {
+      if (i < l.length && out.length < limit) out.push({ atlas: atlases[j]!.id, hit: l[i]! });
+    });
+  }
+  return out;
 }
 
 function featureHref(base: string, atlasId: string, id: number): string {
@@ -75,13 +95,16 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
   const select = root.querySelector<HTMLSelectElement>("[data-search-atlas]");
   if (!input || !list) return;
   const base = root.dataset["base"] ?? "/";
+  const targets = JSON.parse(root.dataset["atlases"] ?? "[]") as SearchTarget[];
+  const titles = new Map(targets.map((t) => [t.id, t.title]));
   list.setAttribute("aria-label", "Matching regions and features");
   // On a page under an atlas's path (e.g. a 404 at /<atlas>/feature/…/) search that atlas first.
   if (select) {
     const here = window.location.pathname.slice(base.length).split("/")[0];
     if (here && [...select.options].some((o) => o.value === here)) select.value = here;
   }
-  const atlasId = (): string => select?.value ?? root.dataset["atlas"] ?? "";
+  const scope = (): string => select?.value ?? root.dataset["scope"] ?? ALL_ATLASES;
+  const inScope = (): SearchTarget[] => atlasesInScope(scope(), targets);
 
   /** Results in display order: regions, then features. */
   let hits: Result[] = [];
@@ -123,7 +146,7 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
   };
 
   const choose = (result: Result): void => {
-    const atlas = atlasId();
+    const atlas = result.atlas;
     close();
     let handled: boolean;
     if (result.kind === "region") {
@@ -148,15 +171,20 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
     label.className = "result-label";
     const meta = document.createElement("span");
     meta.className = "result-id";
+    li.dataset["atlas"] = result.atlas;
+    // With more than one atlas in scope, each result names its own.
+    const atlasTitle = inScope().length > 1 ? (titles.get(result.atlas) ?? result.atlas) : null;
     if (result.kind === "region") {
       li.dataset["region"] = result.hit.slug;
       label.textContent = result.hit.name;
-      meta.textContent = `${result.hit.kind} · ${result.hit.members}`;
-      li.setAttribute("aria-label", `${result.hit.name}, ${result.hit.kind} of ${result.hit.members} features`);
+      meta.textContent = `${atlasTitle ? `${atlasTitle} · ` : ""}${result.hit.kind} · ${result.hit.members}`;
+      li.setAttribute("aria-label", `${result.hit.name}, ${result.hit.kind} of ${result.hit.members} features${atlasTitle ? `, in ${atlasTitle}` : ""}`);
     } else {
       li.dataset["id"] = String(result.hit.id);
-      label.textContent = result.hit.label && result.hit.label.trim() ? result.hit.label : `Feature #${result.hit.id}`;
-      meta.textContent = `#${result.hit.id}`;
+      const text = result.hit.label && result.hit.label.trim() ? result.hit.label : `Feature #${result.hit.id}`;
+      label.textContent = text;
+      meta.textContent = `${atlasTitle ? `${atlasTitle} · ` : ""}#${result.hit.id}`;
+      if (atlasTitle) li.setAttribute("aria-label", `${text}, #${result.hit.id} in ${atlasTitle}`);
     }
     li.append(label, meta);
     // mousedown would blur the input (and close the list) before click lands.
@@ -206,6 +234,19 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
     active = -1;
   };
 
+  /** Feature matches over the atlases in scope; one atlas failing among several only warns. */
+  const searchFeatures = async (atlases: readonly SearchTarget[], query: string): Promise<ScopedHit[]> => {
+    const settled = await Promise.allSettled(atlases.map((a) => searcherFor(a, base).then((s) => s.search(query, LIMIT))));
+    const lists: { atlas: string; hits: Hit[] }[] = [];
+    settled.forEach((r, i) => {
+      if (r.status === "fulfilled") lists.push({ atlas: atlases[i]!.id, hits: r.value });
+      else if (atlases.length > 1) console.warn(`search of ${atlases[i]!.id} failed:`, r.reason);
+    });
+    const failed = settled.find((r) => r.status === "rejected");
+    if (lists.length === 0 && failed) throw (failed as PromiseRejectedResult).reason;
+    return mergeScoped(lists, LIMIT);
+  };
+
   const run = async (): Promise<void> => {
     const query = input.value.trim();
     const mine = ++sequence;
@@ -215,13 +256,13 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
       return;
     }
     try {
-      const atlas = atlasId();
-      const [found, regions] = await Promise.all([
-        searcherFor(atlas, base).then((searcher) => searcher.search(query, LIMIT)),
-        searchRegions(atlas, base, query),
-      ]);
+      const atlases = inScope();
+      const [found, regions] = await Promise.all([searchFeatures(atlases, query), searchRegionsIn(atlases, base, query, REGION_LIMIT)]);
       if (mine !== sequence) return;
-      hits = [...regions.map((hit): Result => ({ kind: "region", hit })), ...found.map((hit): Result => ({ kind: "feature", hit }))];
+      hits = [
+        ...regions.map(({ atlas, hit }): Result => ({ kind: "region", atlas, hit })),
+        ...found.map((hit): Result => ({ kind: "feature", atlas: hit.atlas, hit })),
+      ];
       render();
     } catch (error) {
       if (mine !== sequence) return;
@@ -237,8 +278,12 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
   });
   // Start loading the index as soon as the user shows interest.
   input.addEventListener("focus", () => {
-    searcherFor(atlasId(), base).catch(() => {});
-    regionSearcherFor(atlasId(), base).catch(() => {});
+    for (const a of inScope()) {
+      searcherFor(a, base)
+        .then((s) => s.ready())
+        .catch(() => {});
+      regionSearcherFor(a.id, base).catch(() => {});
+    }
     if (hits.length > 0 && input.value.trim()) render();
   });
   input.addEventListener("blur", () => close());

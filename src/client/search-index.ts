@@ -1,39 +1,45 @@
 /**
- * Search over an atlas' labels in the browser, fetching only the index chunks a query needs.
+ * Search over an atlas's labels in the browser, fetching only the index files a query needs.
  *
- * The index is cut Pagefind-style into chunks by ranges of sorted terms (`precompute/search/`
- * writes them; the manifest lists each chunk's [from, to]). Each chunk is a flexsearch index of
- * the features that have a term in its range, plus those features' full labels, so one fetch per
- * query term is usually enough to show results. This module is framework-free: the search box UI
- * sits on top of it.
+ * The index (`precompute/search/chunks.ts` writes it; contract/atlas.ts describes the files) is a
+ * small directory of sorted term ranges and one chunk per range. A query fetches the directory once
+ * (about 45 bytes per chunk), then, per query term, the one chunk its key routes to. Each chunk holds
+ * its keys' best postings (by the atlas-wide importance rank) with their labels, and, for prefixes
+ * that run on into later chunks, a short list of the best features of the whole prefix. A very
+ * common word's further postings sit in "more" pages, fetched only when a query needs them (a
+ * multi-word query whose rarest word is still common). This module is framework-free: the search
+ * box UI sits on top of it.
  *
  * Matching, per query term (terms are AND-ed, and every term matches as a prefix):
- * 1. The term is encoded as the index was (FLEXSEARCH_OPTIONS.encoder: sound-alike letters merged,
+ * 1. The term is encoded as the index was (SEARCH_ENCODER_OPTIONS: sound-alike letters merged,
  *    repeated letters collapsed), so "lirical" finds "lyrical" and "hurrycane" finds "hurricane".
- * 2. The chunks whose range can hold a term starting with it are fetched (at most
- *    `maxChunksPerTerm`, the ones nearest the term: a one-letter prefix in a large atlas could
- *    otherwise mean dozens of chunks) and searched with flexsearch's forward (prefix) index.
- * 3. Only when that finds nothing: typo fallback. Terms within edit distance 1 (2 for encoded
- *    terms of 8+ letters) of a prefix of an index term, sharing its first two letters, are searched
+ * 2. In the chunk the key routes to: every key starting with it (a binary search), plus the
+ *    chunk's list for the prefix when its keys run on into later chunks. Candidates of a prefix
+ *    that spans chunks are therefore its best features, not all of them.
+ * 3. Only when that finds nothing: typo fallback. Keys within edit distance 1 (2 for encoded keys
+ *    of 8+ letters) of a prefix of an index key, sharing its first two letters, are searched
  *    instead, in the few chunks around where the term would sort. So "hurricaen" and "lyrcal" still
  *    work, but a typo in the first two letters does not: routing is by the start of the term.
+ * The term with the fewest postings drives the query; the others are checked on its candidates'
+ * labels.
  *
  * A numeric query ("1234" or "#1234") also names a feature directly: that feature comes first,
  * with its label when a label match found it and null otherwise (the UI shows "Feature #1234"
  * and can fetch the shard); the label search for the digits runs as usual after it.
  *
  * Ranking is deterministic: per query term 3 points when the label has that exact (encoded) term,
- * 2 for a prefix match, 1 for a typo match; ties go to the label with fewer terms, then to the
- * smaller id.
+ * 2 for a prefix match, 1 for a typo match; ties go to the more important feature (fewer label
+ * terms, then higher density, then smaller id: the index's rank).
  */
-import { Encoder, Index } from "flexsearch";
+import { Encoder } from "flexsearch";
 import {
-  FLEXSEARCH_OPTIONS,
   parseWithFriendlyErrors,
   searchChunkSchema,
+  searchDirectorySchema,
+  searchMorePageSchema,
   searchTerms,
-  type Manifest,
-  type SearchChunkInfo,
+  SEARCH_ENCODER_OPTIONS,
+  type SearchChunk,
 } from "../../contract/atlas.ts";
 
 export interface SearchHit {
@@ -42,23 +48,33 @@ export interface SearchHit {
   label: string | null;
   /** Ranking score (higher is better); absent for a bare id match. */
   score?: number;
+  /** The feature's importance rank in its atlas (0 = first); absent for a bare id match. */
+  rank?: number;
+}
+
+/** Where an atlas's search index is: its directory file and the number of features (for id queries). */
+export interface SearchSource {
+  /** Path of the directory file relative to the atlas's data folder (manifest `search.directory`). */
+  directory: string;
+  /** Number of features in the atlas: ids 0 … features − 1 exist. */
+  features: number;
 }
 
 export interface SearchIndexOptions {
-  /** Most chunks fetched for one query term's prefix range. Default 4. */
-  maxChunksPerTerm?: number;
   /** Most chunks scanned for one term's typo fallback. Default 3. */
   maxFuzzyChunks?: number;
+  /** Most more pages fetched for one query. Default 4. */
+  maxMorePages?: number;
   /** Whether to try near-miss terms when a term matches nothing. Default true. */
   fuzzy?: boolean;
 }
 
 export type FetchLike = (url: string) => Promise<Pick<Response, "ok" | "status" | "json">>;
 
-const encoder = new Encoder(FLEXSEARCH_OPTIONS.encoder);
+const encoder = new Encoder(SEARCH_ENCODER_OPTIONS);
 
 /**
- * The index key of one `searchTerms` token: the token as flexsearch stores it. Null in the rare
+ * The index key of one `searchTerms` token: the token as the encoder gives it. Null in the rare
  * case the encoder does not give exactly one word (e.g. a token over its 1024-character limit);
  * such tokens are not indexed.
  */
@@ -89,37 +105,41 @@ export function indexTerms(text: string): { term: string; key: string }[] {
   return out;
 }
 
-/** An empty flexsearch index configured as every chunk is: build and load must agree. */
-export function createChunkIndex(): Index {
-  return new Index(FLEXSEARCH_OPTIONS);
-}
-
 /** A string greater than every string that starts with the prefix (UTF-16 code unit order). */
 function prefixEnd(prefix: string): string {
   return prefix + "\uffff";
 }
 
-/** Index of the first chunk whose range ends at or after `key`; chunks.length when none. */
-function firstChunkEndingAtOrAfter(chunks: readonly SearchChunkInfo[], key: string): number {
+/** Index of the chunk whose range holds `key`: the last whose lower bound is ≤ key. */
+export function routeKey(bounds: readonly string[], key: string): number {
   let lo = 0;
-  let hi = chunks.length;
+  let hi = bounds.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (chunks[mid]!.to < key) lo = mid + 1;
+    if (bounds[mid]! <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return Math.max(0, lo - 1);
+}
+
+/** Indices of the chunks that can hold keys starting with `prefix`, in order. */
+export function chunksForPrefix(bounds: readonly string[], prefix: string): number[] {
+  if (bounds.length === 0) return [];
+  const out: number[] = [];
+  for (let i = routeKey(bounds, prefix), last = routeKey(bounds, prefixEnd(prefix)); i <= last; i++) out.push(i);
+  return out;
+}
+
+/** First index in sorted `terms` whose key is ≥ `key`. */
+function lowerBound(terms: SearchChunk["terms"], key: string): number {
+  let lo = 0;
+  let hi = terms.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (terms[mid]![0] < key) lo = mid + 1;
     else hi = mid;
   }
   return lo;
-}
-
-/**
- * Indices of the chunks (sorted by `from`, non-overlapping) whose [from, to] range intersects the
- * keys starting with `prefix`, in order.
- */
-export function chunksForPrefix(chunks: readonly SearchChunkInfo[], prefix: string): number[] {
-  const end = prefixEnd(prefix);
-  const out: number[] = [];
-  for (let i = firstChunkEndingAtOrAfter(chunks, prefix); i < chunks.length && chunks[i]!.from <= end; i++) out.push(i);
-  return out;
 }
 
 /**
@@ -176,152 +196,202 @@ function matchQuality(key: string, labelKeys: readonly string[], fuzzy: boolean)
 }
 
 interface Candidate {
+  rank: number;
+  id: number;
   label: string;
-  /** The label's index keys. */
-  keys: string[];
 }
 
 interface LoadedChunk {
-  info: SearchChunkInfo;
-  index: Index;
-  labels: Map<number, string>;
-  /** Index keys of labels, filled as results need them. */
-  labelKeys: Map<number, string[]>;
-  /** Distinct index keys in the chunk's range, sorted; built on first typo fallback. */
-  keys?: string[];
+  path: string;
+  terms: SearchChunk["terms"];
+  prefixes: Map<string, SearchChunk["prefixes"][number]>;
+  features: Map<number, { id: number; label: string }>;
+}
+
+/** What one query term found: candidates by rank, how many postings it has in all, and its unread pages. */
+interface TermMatch {
+  key: string;
+  candidates: Map<number, Candidate>;
+  total: number;
+  /** More pages of the exact key, not fetched yet. */
+  more: string[];
+}
+
+/** Index keys of a label, memoised: a result's label is checked against every query term. */
+const labelKeyMemo = new Map<string, string[]>();
+function labelKeys(label: string): string[] {
+  let keys = labelKeyMemo.get(label);
+  if (!keys) {
+    if (labelKeyMemo.size >= 100_000) labelKeyMemo.clear();
+    labelKeyMemo.set(label, (keys = indexTerms(label).map((t) => t.key)));
+  }
+  return keys;
 }
 
 export class SearchIndex {
   readonly #baseUrl: string;
-  readonly #chunks: readonly SearchChunkInfo[];
-  readonly #features: number;
+  readonly #source: SearchSource;
   readonly #fetch: FetchLike;
-  readonly #loaded = new Map<number, Promise<LoadedChunk>>();
-  readonly #maxChunksPerTerm: number;
+  readonly #loaded = new Map<string, Promise<LoadedChunk>>();
+  #directory: Promise<{ bounds: string[]; paths: string[] }> | null = null;
   readonly #maxFuzzyChunks: number;
+  readonly #maxMorePages: number;
   readonly #fuzzy: boolean;
 
-  constructor(
-    baseUrl: string,
-    manifest: Pick<Manifest, "search" | "counts">,
-    fetchImpl: FetchLike = (url) => fetch(url),
-    options: SearchIndexOptions = {},
-  ) {
+  constructor(baseUrl: string, source: SearchSource, fetchImpl: FetchLike = (url) => fetch(url), options: SearchIndexOptions = {}) {
     this.#baseUrl = baseUrl.endsWith("/") ? baseUrl : `${baseUrl}/`;
-    this.#chunks = manifest.search.chunks;
-    this.#features = manifest.counts.features;
+    this.#source = source;
     this.#fetch = fetchImpl;
-    this.#maxChunksPerTerm = options.maxChunksPerTerm ?? 4;
     this.#maxFuzzyChunks = options.maxFuzzyChunks ?? 3;
+    this.#maxMorePages = options.maxMorePages ?? 4;
     this.#fuzzy = options.fuzzy ?? true;
+  }
+
+  /** Fetch the directory now (the search box calls this on focus), so the first query needs only its chunks. */
+  ready(): Promise<void> {
+    return this.#dir().then(() => undefined);
   }
 
   /** Features matching every term of `query`, best first; see the module comment for the rules. */
   async search(query: string, limit = 20): Promise<SearchHit[]> {
     const keys = indexTerms(query).map((t) => t.key);
-    const ranked: { id: number; label: string; score: number; length: number }[] = [];
+    const ranked: (Candidate & { score: number })[] = [];
     if (keys.length) {
-      // Fetch for one term only, the one whose prefix spans the fewest chunks (then the longest):
-      // each candidate comes with its full label, so the other terms are checked on the labels.
-      const spans = keys.map((k) => chunksForPrefix(this.#chunks, k).length);
-      let primary = 0;
-      for (let i = 1; i < keys.length; i++) {
-        if (spans[i]! < spans[primary]! || (spans[i] === spans[primary] && keys[i]!.length > keys[primary]!.length)) primary = i;
-      }
-      const candidates = await this.#match(keys[primary]!);
-      for (const [id, { label, keys: labelKeys }] of candidates) {
-        let score = 0;
-        for (const k of keys) {
-          const q = matchQuality(k, labelKeys, this.#fuzzy);
-          if (q === 0) {
-            score = 0;
-            break;
+      const matches = await Promise.all(keys.map((k) => this.#match(k)));
+      // The term with the fewest postings drives; the others are checked on its candidates' labels.
+      let primary = matches[0]!;
+      for (const m of matches) if (m.total < primary.total || (m.total === primary.total && m.key.length > primary.key.length)) primary = m;
+      const seen = new Set<number>();
+      const consider = (candidates: Iterable<Candidate>): void => {
+        for (const c of candidates) {
+          if (seen.has(c.rank)) continue;
+          seen.add(c.rank);
+          const own = labelKeys(c.label);
+          let score = 0;
+          for (const k of keys) {
+            const q = matchQuality(k, own, this.#fuzzy);
+            if (q === 0) {
+              score = 0;
+              break;
+            }
+            score += q;
           }
-          score += q;
+          if (score > 0) ranked.push({ ...c, score });
         }
-        if (score > 0) ranked.push({ id, label, score, length: labelKeys.length });
+      };
+      consider(primary.candidates.values());
+      // A common driving term lists only its best postings up front; read on while results are short.
+      for (let page = 0; ranked.length < limit && page < Math.min(this.#maxMorePages, primary.more.length); page++) {
+        consider(await this.#loadMore(primary.more[page]!));
       }
-      ranked.sort((a, b) => b.score - a.score || a.length - b.length || a.id - b.id);
+      ranked.sort((a, b) => b.score - a.score || a.rank - b.rank);
     }
 
     const hits: SearchHit[] = [];
     const idMatch = /^\s*#?(\d+)\s*$/.exec(query);
     const direct = idMatch ? Number(idMatch[1]) : -1;
-    if (direct >= 0 && direct < this.#features && Number.isSafeInteger(direct)) {
+    if (direct >= 0 && direct < this.#source.features && Number.isSafeInteger(direct)) {
       hits.push({ id: direct, label: ranked.find((r) => r.id === direct)?.label ?? null });
     }
     for (const r of ranked) {
       if (hits.length >= limit) break;
-      if (r.id !== direct) hits.push({ id: r.id, label: r.label, score: r.score });
+      if (r.id !== direct) hits.push({ id: r.id, label: r.label, score: r.score, rank: r.rank });
     }
     return hits.slice(0, limit);
   }
 
-  /** Features with a term starting with `key` (or, failing that, a near miss of it), with labels. */
-  async #match(key: string): Promise<Map<number, Candidate>> {
-    const out = new Map<number, Candidate>();
-    const chunks = await Promise.all(chunksForPrefix(this.#chunks, key).slice(0, this.#maxChunksPerTerm).map((i) => this.#load(i)));
-    for (const c of chunks) collect(c, key, out);
-    if (out.size || !this.#fuzzy || allowedEdits(key.length) === 0) return out;
+  /** Candidates for one query key (see the module comment), from the chunk it routes to. */
+  async #match(key: string): Promise<TermMatch> {
+    const { bounds, paths } = await this.#dir();
+    const out: TermMatch = { key, candidates: new Map(), total: 0, more: [] };
+    if (paths.length === 0) return out;
+    const home = routeKey(bounds, key);
+    const span = chunksForPrefix(bounds, key);
+    const chunk = await this.#load(paths[home]!);
+    collectPrefix(chunk, key, out);
+    const list = chunk.prefixes.get(key);
+    if (list) {
+      for (const r of list[2]) addCandidate(chunk, r, out);
+      out.total = Math.max(out.total, list[1]);
+    } else if (span.length > 1) {
+      // The builder lists every prefix that crosses a boundary; this only runs on an index whose
+      // lists are missing, and reads the chunks the prefix spans (a few at most).
+      const rest = await Promise.all(span.slice(1, 4).map((i) => this.#load(paths[i]!)));
+      for (const c of rest) collectPrefix(c, key, out);
+    }
+    if (out.candidates.size || !this.#fuzzy || allowedEdits(key.length) === 0) return out;
 
     // Typo fallback: the chunks around where `key` would sort, within its first two letters.
-    const around = chunksForPrefix(this.#chunks, key.slice(0, 2));
-    const pos = firstChunkEndingAtOrAfter(this.#chunks, key);
-    around.sort((a, b) => Math.abs(a - pos) - Math.abs(b - pos) || a - b);
-    const nearby = await Promise.all(around.slice(0, this.#maxFuzzyChunks).map((i) => this.#load(i)));
+    const around = chunksForPrefix(bounds, key.slice(0, 2));
+    around.sort((a, b) => Math.abs(a - home) - Math.abs(b - home) || a - b);
+    const nearby = await Promise.all(around.slice(0, this.#maxFuzzyChunks).map((i) => this.#load(paths[i]!)));
     for (const c of nearby) {
-      for (const candidate of chunkKeys(c)) {
-        if (isNearMiss(key, candidate)) collect(c, candidate, out);
+      for (const term of c.terms) {
+        if (!isNearMiss(key, term[0])) continue;
+        for (const r of term[2]) addCandidate(c, r, out);
+        out.total += term[1];
       }
     }
     return out;
   }
 
-  /** Fetch, check and import chunk `i`, once; a failed fetch is forgotten so a later search retries. */
-  #load(i: number): Promise<LoadedChunk> {
-    let p = this.#loaded.get(i);
+  #dir(): Promise<{ bounds: string[]; paths: string[] }> {
+    if (!this.#directory) {
+      const pending = this.#fetchJson(this.#source.directory, "search directory").then((json) => {
+        const dir = parseWithFriendlyErrors(searchDirectorySchema, json, this.#source.directory);
+        return { bounds: dir.chunks.map((c) => c[0]), paths: dir.chunks.map((c) => c[1]) };
+      });
+      pending.catch(() => (this.#directory = null));
+      this.#directory = pending;
+    }
+    return this.#directory;
+  }
+
+  async #fetchJson(path: string, what: string): Promise<unknown> {
+    const res = await this.#fetch(this.#baseUrl + path);
+    if (!res.ok) throw new Error(`${what} ${path}: HTTP ${res.status}`);
+    return res.json();
+  }
+
+  /** Fetch, check and index a chunk, once; a failed fetch is forgotten so a later search retries. */
+  #load(path: string): Promise<LoadedChunk> {
+    let p = this.#loaded.get(path);
     if (!p) {
-      const info = this.#chunks[i]!;
-      p = this.#fetchChunk(info);
-      this.#loaded.set(i, p);
-      p.catch(() => this.#loaded.delete(i));
+      // A full schema check costs about a millisecond on a 32 KB chunk, far less than the fetch,
+      // and turns a stale or truncated file into a message naming it.
+      p = this.#fetchJson(path, "search chunk").then((json) => {
+        const chunk = parseWithFriendlyErrors(searchChunkSchema, json, path);
+        return {
+          path,
+          terms: chunk.terms,
+          prefixes: new Map(chunk.prefixes.map((p) => [p[0], p])),
+          features: new Map(chunk.features.map(([rank, id, label]) => [rank, { id, label }])),
+        };
+      });
+      this.#loaded.set(path, p);
+      p.catch(() => this.#loaded.delete(path));
     }
     return p;
   }
 
-  async #fetchChunk(info: SearchChunkInfo): Promise<LoadedChunk> {
-    const url = this.#baseUrl + info.path;
-    const res = await this.#fetch(url);
-    if (!res.ok) throw new Error(`search chunk ${info.path}: HTTP ${res.status}`);
-    // A full schema check costs about a millisecond on a 40 KB chunk (see the tests), far less than
-    // the fetch, and turns a stale or truncated file into a message naming it.
-    const chunk = parseWithFriendlyErrors(searchChunkSchema, await res.json(), info.path);
-    const index = createChunkIndex();
-    for (const [k, v] of chunk.index) index.import(k, v);
-    return { info, index, labels: new Map(chunk.labels), labelKeys: new Map() };
+  async #loadMore(path: string): Promise<Candidate[]> {
+    const page = parseWithFriendlyErrors(searchMorePageSchema, await this.#fetchJson(path, "search page"), path);
+    return page.features.map(([rank, id, label]) => ({ rank, id, label }));
   }
 }
 
-function collect(chunk: LoadedChunk, key: string, out: Map<number, Candidate>): void {
-  const ids = chunk.index.search(key, { limit: Math.max(1, chunk.labels.size) }) as number[];
-  for (const id of ids) {
-    if (out.has(id)) continue;
-    const label = chunk.labels.get(id);
-    if (label === undefined) continue;
-    let keys = chunk.labelKeys.get(id);
-    if (!keys) chunk.labelKeys.set(id, (keys = indexTerms(label).map((t) => t.key)));
-    out.set(id, { label, keys });
-  }
+function addCandidate(chunk: LoadedChunk, rank: number, out: TermMatch): void {
+  if (out.candidates.has(rank)) return;
+  const f = chunk.features.get(rank);
+  if (f) out.candidates.set(rank, { rank, id: f.id, label: f.label });
 }
 
-function chunkKeys(chunk: LoadedChunk): string[] {
-  if (!chunk.keys) {
-    const keys = new Set<string>();
-    const { from, to } = chunk.info;
-    for (const label of chunk.labels.values()) {
-      for (const { key } of indexTerms(label)) if (key >= from && key <= to) keys.add(key);
-    }
-    chunk.keys = [...keys].sort();
+/** Every key of the chunk that starts with `key`: their listed postings, and the exact key's more pages. */
+function collectPrefix(chunk: LoadedChunk, key: string, out: TermMatch): void {
+  for (let i = lowerBound(chunk.terms, key); i < chunk.terms.length && chunk.terms[i]![0].startsWith(key); i++) {
+    const [k, count, head, more] = chunk.terms[i]!;
+    for (const r of head) addCandidate(chunk, r, out);
+    out.total += count;
+    if (k === key) out.more = more;
   }
-  return chunk.keys;
 }

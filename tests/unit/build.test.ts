@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import { buildAtlas } from "../../precompute/build.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
-import { featureShardSchema, parseManifest, searchChunkSchema, TILE_COLUMNS, type Manifest } from "../../contract/atlas.ts";
+import { featureShardSchema, parseManifest, searchChunkSchema, searchDirectorySchema, TILE_COLUMNS, type Manifest } from "../../contract/atlas.ts";
 import { atlasFiles } from "./helpers/atlas-files.ts";
 
 let work: string;
@@ -75,7 +75,9 @@ describe("buildAtlas", () => {
       for (const id of table.getChild("id")!.toArray() as Uint32Array) seen[id]!++;
     }
     expect(seen.every((v) => v === 1)).toBe(true);
-    for (const c of manifest.search.chunks) searchChunkSchema.parse(JSON.parse(readFileSync(join(dir, c.path), "utf8")));
+    const directory = searchDirectorySchema.parse(JSON.parse(readFileSync(join(dir, manifest.search.directory), "utf8")));
+    expect(directory.chunks.length).toBe(manifest.search.chunks);
+    for (const [, path] of directory.chunks) searchChunkSchema.parse(JSON.parse(readFileSync(join(dir, path), "utf8")));
   });
 
   it("keeps planted clusters together on the map", () => {

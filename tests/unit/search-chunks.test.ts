@@ -1,10 +1,18 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { FORMAT_VERSION, searchChunkSchema, searchTerms, type SearchChunk } from "../../contract/atlas.ts";
-import { mulberry32 } from "../../precompute/random.ts";
-import { buildSearchChunks, type SearchEntry } from "../../precompute/search/chunks.ts";
-import { indexKey, indexTerms } from "../../src/client/search-index.ts";
+import {
+  FORMAT_VERSION,
+  searchChunkSchema,
+  searchDirectorySchema,
+  searchMorePageSchema,
+  searchTerms,
+  type SearchChunk,
+  type SearchDirectory,
+} from "../../contract/atlas.ts";
+import { buildSearchIndex, shortestBound, type SearchEntry, type SearchIndexOptions } from "../../precompute/search/chunks.ts";
+import { chunksForPrefix, indexKey, indexTerms, routeKey } from "../../src/client/search-index.ts";
+import { syntheticEntries } from "./helpers/search-labels.ts";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
 const fixtures = resolve(repoRoot, "../shared/fixtures");
@@ -21,111 +29,182 @@ function annotationEntries(): SearchEntry[] {
   return out;
 }
 
-/** Word-like labels of 2–7 words drawn Zipf-style from a seeded vocabulary of syllable strings. */
-function syntheticEntries(n: number, seed: number, vocabulary = 3000): SearchEntry[] {
-  const r = mulberry32(seed);
-  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)]!;
-  const onsets = ["b", "c", "d", "f", "g", "h", "l", "m", "n", "p", "r", "s", "t", "v", "w", "st", "tr", "pl", "ch", "sh"];
-  const vowels = ["a", "e", "i", "o", "u", "ea", "ou"];
-  const codas = ["", "n", "r", "s", "t", "l", "nd", "ng", "ck"];
-  const vocab = new Set<string>();
-  while (vocab.size < vocabulary) {
-    let w = "";
-    for (let s = 1 + Math.floor(r() * 3); s > 0; s--) w += pick(onsets) + pick(vowels) + pick(codas);
-    vocab.add(w);
-  }
-  const words = [...vocab];
-  const cdf: number[] = [];
-  let total = 0;
-  for (let k = 0; k < words.length; k++) cdf.push((total += 1 / (k + 20)));
-  const zipf = () => {
-    const u = r() * total;
-    let lo = 0, hi = cdf.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid]! < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return words[lo]!;
+interface Built {
+  files: Map<string, string>;
+  directory: SearchDirectory;
+  chunks: SearchChunk[];
+  bounds: string[];
+  result: ReturnType<typeof buildSearchIndex>;
+}
+
+function build(entries: readonly SearchEntry[], opts: SearchIndexOptions = {}): Built {
+  const files = new Map<string, string>();
+  const put = (path: string, json: string): string => {
+    expect(files.has(path), path).toBe(false);
+    files.set(path, json);
+    return path;
   };
-  return Array.from({ length: n }, (_, id) => ({ id, label: Array.from({ length: 2 + Math.floor(r() * 6) }, zipf).join(" ") }));
+  const result = buildSearchIndex(
+    entries,
+    { chunk: (i, json) => put(`search/${i}.json`, json), more: (c, k, json) => put(`search/${c}-more-${k}.json`, json), directory: (json) => put("search/directory.json", json) },
+    opts,
+  );
+  const directory = searchDirectorySchema.parse(JSON.parse(files.get(result.directory)!));
+  const chunks = directory.chunks.map(([, path]) => searchChunkSchema.parse(JSON.parse(files.get(path)!)));
+  return { files, directory, chunks, bounds: directory.chunks.map((c) => c[0]), result };
 }
 
-function parseChunks(built: { json: string }[]): SearchChunk[] {
-  return built.map((c) => searchChunkSchema.parse(JSON.parse(c.json)));
+/** The atlas-wide importance order the index promises: fewer label terms, higher density (unknown last), smaller id. */
+function expectedRanks(entries: readonly SearchEntry[]): Map<number, number> {
+  const docs = entries
+    .map((e) => ({ ...e, terms: indexTerms(e.label).length, d: Number.isFinite(e.density ?? NaN) ? e.density! : -Infinity }))
+    .filter((e) => e.terms > 0)
+    .sort((a, b) => a.terms - b.terms || b.d - a.d || a.id - b.id);
+  return new Map(docs.map((e, rank) => [e.id, rank]));
 }
 
-describe("buildSearchChunks", () => {
+/** Every posting of `key`: the chunk's head, then its more pages, as [rank, id] pairs. */
+function allPostings(b: Built, key: string): [number, number][] {
+  const chunk = b.chunks[routeKey(b.bounds, key)]!;
+  const entry = chunk.terms.find((t) => t[0] === key);
+  if (!entry) return [];
+  const ids = new Map(chunk.features.map(([rank, id]) => [rank, id]));
+  const out: [number, number][] = entry[2].map((r) => [r, ids.get(r)!]);
+  for (const path of entry[3]) {
+    const page = searchMorePageSchema.parse(JSON.parse(b.files.get(path)!));
+    for (const [rank, id] of page.features) out.push([rank, id]);
+  }
+  return out;
+}
+
+describe("buildSearchIndex", () => {
   const entries = annotationEntries();
 
   it("reads the 444 annotated features of the fixture", () => {
     expect(entries.length).toBe(444);
   });
 
-  for (const target of [undefined, 1024]) {
-    describe(`with ${target ?? "default"} target bytes`, async () => {
-      const built = await buildSearchChunks(entries, target ? { targetChunkBytes: target } : {});
-      const chunks = parseChunks(built);
+  for (const max of [undefined, 2048]) {
+    describe(`with ${max ?? "the default"} chunk bytes`, () => {
+      const b = build(entries, max ? { maxChunkBytes: max } : {});
+      const ranks = expectedRanks(entries);
 
-      it("writes valid chunks with sorted, non-overlapping term ranges", () => {
-        expect(built.length).toBeGreaterThan(target ? 10 : 0);
-        for (const [i, c] of built.entries()) {
-          expect(c.from <= c.to).toBe(true);
-          if (i > 0) expect(built[i - 1]!.to < c.from).toBe(true);
-          expect(chunks[i]!.formatVersion).toBe(FORMAT_VERSION);
-        }
+      it("writes a directory of sorted, distinct bounds, the first empty, naming every chunk", () => {
+        expect(b.directory.formatVersion).toBe(FORMAT_VERSION);
+        expect(b.bounds[0]).toBe("");
+        for (let i = 1; i < b.bounds.length; i++) expect(b.bounds[i - 1]! < b.bounds[i]!).toBe(true);
+        if (max) expect(b.chunks.length).toBeGreaterThan(8);
+        expect(b.result.chunks).toBe(b.chunks.length);
+        expect(b.result.features).toBe(entries.length);
       });
 
-      it("puts each feature, with its full label, in the chunk of every one of its terms", () => {
+      it("keeps each chunk's keys and prefix lists inside its directory range, sorted", () => {
+        b.chunks.forEach((c, i) => {
+          const lo = b.bounds[i]!;
+          const hi = b.bounds[i + 1];
+          for (const key of [...c.terms.map((t) => t[0]), ...c.prefixes.map((p) => p[0])]) {
+            expect(key >= lo && (hi === undefined || key < hi), `${key} in chunk ${i}`).toBe(true);
+          }
+          const keys = c.terms.map((t) => t[0]);
+          expect(keys).toEqual([...keys].sort());
+          const ranksListed = c.features.map(([r]) => r);
+          expect(ranksListed).toEqual([...ranksListed].sort((a, c) => a - c));
+        });
+      });
+
+      it("round-trips every posting: each feature is found under each of its keys, in rank order, with its label", () => {
         const byId = new Map(entries.map((e) => [e.id, e.label]));
-        for (const e of entries) {
-          for (const { key } of indexTerms(e.label)) {
-            const i = built.findIndex((c) => c.from <= key && key <= c.to);
-            expect(i, `${e.id} ${key}`).toBeGreaterThanOrEqual(0);
-            expect(chunks[i]!.labels).toContainEqual([e.id, e.label]);
-          }
+        const postings = new Map<string, number[]>();
+        for (const e of entries) for (const { key } of indexTerms(e.label)) postings.set(key, [...(postings.get(key) ?? []), e.id]);
+        let terms = 0;
+        for (const [key, ids] of postings) {
+          const got = allPostings(b, key);
+          expect(got.map(([, id]) => id).sort((x, y) => x - y)).toEqual([...ids].sort((x, y) => x - y));
+          expect(got.map(([r]) => r)).toEqual(ids.map((id) => ranks.get(id)!).sort((x, y) => x - y));
+          for (const [r, id] of got) expect(ranks.get(id)).toBe(r);
+          const entry = b.chunks[routeKey(b.bounds, key)]!.terms.find((t) => t[0] === key)!;
+          expect(entry[1]).toBe(ids.length);
+          terms++;
         }
-        for (const [i, c] of chunks.entries()) {
-          const ids = c.labels.map(([id]) => id);
-          expect(ids).toEqual([...ids].sort((a, b) => a - b));
-          for (const [id, label] of c.labels) {
-            expect(label).toBe(byId.get(id));
-            // Only features with a term in the range are in the chunk.
-            expect(indexTerms(label).some(({ key }) => built[i]!.from <= key && key <= built[i]!.to)).toBe(true);
-          }
-        }
+        expect(b.result.terms).toBe(terms);
+        for (const c of b.chunks) for (const [, id, label] of c.features) expect(label).toBe(byId.get(id));
       });
 
-      it("counts the distinct terms of each range", () => {
-        const all = new Set(entries.flatMap((e) => indexTerms(e.label).map((t) => t.key)));
-        let sum = 0;
-        for (const c of built) {
-          const inRange = [...all].filter((k) => c.from <= k && k <= c.to).length;
-          expect(c.terms).toBe(inRange);
-          sum += c.terms;
+      it("gives every prefix that runs across chunks the best features of all its keys, in the chunk it routes to", () => {
+        const keys = [...new Set(entries.flatMap((e) => indexTerms(e.label).map((t) => t.key)))].sort();
+        const prefixes = new Set(keys.flatMap((k) => Array.from({ length: k.length }, (_, i) => k.slice(0, i + 1))));
+        let spanning = 0;
+        for (const p of prefixes) {
+          const span = chunksForPrefix(b.bounds, p);
+          const home = b.chunks[span[0]!]!;
+          const list = home.prefixes.find((x) => x[0] === p);
+          const withKeys = span.filter((i) => b.chunks[i]!.terms.some((t) => t[0].startsWith(p)));
+          if (withKeys.length <= 1) continue;
+          spanning++;
+          expect(list, p).toBeDefined();
+          const union = new Set<number>();
+          for (const k of keys) if (k.startsWith(p)) for (const [r] of allPostings(b, k)) union.add(r);
+          const best = [...union].sort((x, y) => x - y);
+          expect(list![1]).toBe(best.length);
+          expect(list![2]).toEqual(best.slice(0, list![2].length));
+          expect(list![2].length).toBeGreaterThan(0);
+          expect(list![2].length).toBeLessThanOrEqual(24);
         }
-        expect(sum).toBe(all.size);
+        if (max) expect(spanning).toBeGreaterThan(5);
       });
     });
   }
 
-  it("is deterministic, whatever the order of the input", async () => {
-    const a = await buildSearchChunks(entries, { targetChunkBytes: 2048 });
-    const shuffled = [...entries].reverse();
-    const b = await buildSearchChunks(shuffled, { targetChunkBytes: 2048 });
-    expect(b).toEqual(a);
+  it("bounds every chunk in bytes, and a common word by its head and its pages", () => {
+    const max = 8 * 1024;
+    const synthetic = syntheticEntries(20_000, 3);
+    const b = build(synthetic, { maxChunkBytes: max, headPostings: 32 });
+    for (const [path, json] of b.files) if (path !== b.result.directory) expect(Buffer.byteLength(json), path).toBeLessThanOrEqual(max);
+    // The most common word: its chunk lists 32 postings, the rest are in pages.
+    const counts = new Map<string, number>();
+    for (const e of synthetic) for (const { key } of indexTerms(e.label)) counts.set(key, (counts.get(key) ?? 0) + 1);
+    const [common, n] = [...counts].sort((a, c) => c[1] - a[1])[0]!;
+    expect(n).toBeGreaterThan(500);
+    const entry = b.chunks[routeKey(b.bounds, common)]!.terms.find((t) => t[0] === common)!;
+    expect(entry[1]).toBe(n);
+    expect(entry[2].length).toBe(32);
+    expect(entry[3].length).toBeGreaterThan(1);
+    expect(allPostings(b, common).length).toBe(n);
+    expect(b.result.largestChunk).toBeLessThanOrEqual(max);
+    // Many chunks share a long prefix here ("sto…"): bounds still never repeat.
+    for (let i = 1; i < b.bounds.length; i++) expect(b.bounds[i - 1]! < b.bounds[i]!, b.bounds[i]).toBe(true);
   });
 
-  it("cuts chunks near the target size; only a single very common term exceeds it", async () => {
-    const target = 16 * 1024;
-    const built = await buildSearchChunks(syntheticEntries(20_000, 3), { targetChunkBytes: target });
-    const sizes = built.map((c) => Buffer.byteLength(c.json));
-    const over = built.filter((_, i) => sizes[i]! > target * 1.05);
-    expect(over.every((c) => c.terms === 1)).toBe(true);
-    const sorted = [...sizes].sort((a, b) => a - b);
-    const median = sorted[sorted.length >> 1]!;
-    expect(median).toBeGreaterThan(target * 0.6);
-    expect(median).toBeLessThanOrEqual(target * 1.05);
+  it("exceeds the byte cap only for a label longer than the cap, and keeps that label whole", () => {
+    const long = `storm ${"x".repeat(5000)}`;
+    const b = build([{ id: 0, label: long }, ...syntheticEntries(500, 5).map((e) => ({ ...e, id: e.id + 1 }))], { maxChunkBytes: 2048 });
+    const over = [...b.files].filter(([path, json]) => path !== b.result.directory && Buffer.byteLength(json) > 2048);
+    expect(over.length).toBeGreaterThan(0);
+    for (const [, json] of over) expect(json).toContain(long);
+  });
+
+  it("ranks by fewer label terms, then density, then id", () => {
+    const b = build([
+      { id: 4, label: "storm surge", density: 0.5 },
+      { id: 3, label: "storm", density: 0.001 },
+      { id: 2, label: "storm", density: 0.01 },
+      { id: 1, label: "storm front", density: NaN },
+      { id: 0, label: "storm", density: NaN },
+    ]);
+    expect(allPostings(b, indexKey("storm")!).map(([, id]) => id)).toEqual([2, 3, 0, 4, 1]);
+  });
+
+  it("is byte-identical whatever the order of the input", () => {
+    const synthetic = syntheticEntries(3000, 9);
+    const a = build(synthetic, { maxChunkBytes: 4096 });
+    const b = build([...synthetic].reverse(), { maxChunkBytes: 4096 });
+    expect([...b.files]).toEqual([...a.files]);
+  });
+
+  it("cuts bounds to the shortest prefix that sorts after the previous chunk", () => {
+    expect(shortestBound("apple", "apricot")).toBe("apr");
+    expect(shortestBound("kath", "katharsis")).toBe("katha");
+    expect(shortestBound("a", "b")).toBe("b");
   });
 
   it("encodes terms idempotently, so the client can search with index keys", () => {
@@ -139,14 +218,17 @@ describe("buildSearchChunks", () => {
     expect(indexKey("2024")).toBe("2024");
   });
 
-  it("skips labels without terms and returns no chunks for no labels", async () => {
-    expect(await buildSearchChunks([])).toEqual([]);
-    const built = await buildSearchChunks([{ id: 3, label: "— … —" }, { id: 4, label: "storm" }]);
-    expect(parseChunks(built).flatMap((c) => c.labels)).toEqual([[4, "storm"]]);
+  it("skips labels without terms, and writes an empty directory for no labels", () => {
+    const empty = build([]);
+    expect(empty.directory.chunks).toEqual([]);
+    const b = build([{ id: 3, label: "— … —" }, { id: 4, label: "storm" }]);
+    expect(b.chunks.flatMap((c) => c.features)).toEqual([[0, 4, "storm"]]);
   });
 
-  it("names the feature on bad input", async () => {
-    await expect(buildSearchChunks([{ id: 7, label: "a" }, { id: 7, label: "b" }])).rejects.toThrow(/feature 7 has two labels/);
-    await expect(buildSearchChunks([{ id: -1, label: "a" }])).rejects.toThrow(/feature id -1/);
+  it("names the feature on bad input", () => {
+    const sink = { chunk: () => "", more: () => "", directory: () => "" };
+    expect(() => buildSearchIndex([{ id: 7, label: "a" }, { id: 7, label: "b" }], sink)).toThrow(/feature 7 has two labels/);
+    expect(() => buildSearchIndex([{ id: -1, label: "a" }], sink)).toThrow(/feature id -1/);
+    expect(() => buildSearchIndex([], sink, { maxChunkBytes: 0 })).toThrow(/maxChunkBytes/);
   });
 });

@@ -2,9 +2,10 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { searchTerms, type Manifest } from "../../contract/atlas.ts";
-import { buildSearchChunks, type SearchEntry } from "../../precompute/search/chunks.ts";
-import { SearchIndex, chunksForPrefix, indexKey, prefixEditDistance, type FetchLike } from "../../src/client/search-index.ts";
+import { searchDirectorySchema, searchTerms } from "../../contract/atlas.ts";
+import { buildSearchIndex, type SearchEntry, type SearchIndexOptions } from "../../precompute/search/chunks.ts";
+import { SearchIndex, chunksForPrefix, indexKey, prefixEditDistance, routeKey, type FetchLike, type SearchSource } from "../../src/client/search-index.ts";
+import { syntheticEntries } from "./helpers/search-labels.ts";
 
 const repoRoot = resolve(import.meta.dirname, "../..");
 const fixtures = resolve(repoRoot, "../shared/fixtures");
@@ -26,43 +27,38 @@ afterAll(() => {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
-type Search = Pick<Manifest, "search" | "counts">;
-
-/** Write the chunks as an atlas' `search/` folder would hold them and return a manifest excerpt. */
-async function writeAtlas(entries: SearchEntry[], features: number, targetChunkBytes?: number): Promise<{ dir: string; manifest: Search }> {
-  const built = await buildSearchChunks(entries, targetChunkBytes ? { targetChunkBytes } : {});
+/** Write the index as an atlas's `search/` folder holds it; returns the folder, the source and the directory. */
+function writeAtlas(entries: readonly SearchEntry[], features: number, opts: SearchIndexOptions = {}): { dir: string; source: SearchSource; bounds: string[]; paths: string[] } {
   const dir = mkdtempSync(join(tmpdir(), "search-index-"));
   tempDirs.push(dir);
   mkdirSync(join(dir, "search"));
-  const chunks = built.map((c, i) => {
-    const path = `search/${i}.json`;
-    writeFileSync(join(dir, path), c.json);
-    return { from: c.from, to: c.to, terms: c.terms, path };
-  });
-  return {
-    dir,
-    manifest: {
-      search: { engine: "flexsearch", chunks },
-      counts: { features, dead: 0, labelled: entries.length, withExamples: 0, withDensity: 0 },
-    },
-  };
+  const put = (path: string, json: string): string => (writeFileSync(join(dir, path), json), path);
+  const built = buildSearchIndex(
+    entries,
+    { chunk: (i, json) => put(`search/${i}.json`, json), more: (c, k, json) => put(`search/${c}-more-${k}.json`, json), directory: (json) => put("search/directory.json", json) },
+    opts,
+  );
+  const directory = searchDirectorySchema.parse(JSON.parse(readFileSync(join(dir, built.directory), "utf8")));
+  return { dir, source: { directory: built.directory, features }, bounds: directory.chunks.map((c) => c[0]), paths: directory.chunks.map((c) => c[1]) };
 }
 
 /** A fetch that serves files from `dir` under `base` and records every path it was asked for. */
-function fileFetch(dir: string, base: string): { fetch: FetchLike; fetched: string[] } {
+function fileFetch(dir: string, base: string): { fetch: FetchLike; fetched: string[]; bytes: () => number } {
   const fetched: string[] = [];
+  let bytes = 0;
   const fetch: FetchLike = async (url) => {
     expect(url.startsWith(base)).toBe(true);
     const path = url.slice(base.length);
     fetched.push(path);
     try {
       const text = readFileSync(join(dir, path), "utf8");
+      bytes += Buffer.byteLength(text);
       return { ok: true, status: 200, json: async () => JSON.parse(text) as unknown };
     } catch {
       return { ok: false, status: 404, json: async () => null };
     }
   };
-  return { fetch, fetched };
+  return { fetch, fetched, bytes: () => bytes };
 }
 
 const BASE = "https://example.org/atlases/gemma/";
@@ -70,18 +66,18 @@ const { entries, lines } = annotationEntries();
 const labelOf = new Map(entries.map((e) => [e.id, e.label]));
 
 for (const target of [undefined, 1024]) {
-  describe(`SearchIndex over the fixture labels, ${target ?? "default"} chunk bytes`, async () => {
-    const { dir, manifest } = await writeAtlas(entries, lines, target);
-    const chunkCount = manifest.search.chunks.length;
+  describe(`SearchIndex over the fixture labels, ${target ?? "default"} chunk bytes`, () => {
+    const { dir, source: manifest, bounds, paths } = writeAtlas(entries, lines, target ? { maxChunkBytes: target, headPostings: 8 } : {});
+    const chunkCount = paths.length;
 
     it(`has ${target ? "many chunks" : "a few chunks"}`, () => {
       if (target) expect(chunkCount).toBeGreaterThan(20);
       else expect(chunkCount).toBeGreaterThanOrEqual(1);
     });
 
-    it("finds every feature by each word of its label, and by its whole label", async () => {
+    it("finds every feature by each word of its label, and by its whole label, given pages enough", async () => {
       const { fetch } = fileFetch(dir, BASE);
-      const index = new SearchIndex(BASE, manifest, fetch);
+      const index = new SearchIndex(BASE, manifest, fetch, { maxMorePages: 1000 });
       for (const e of entries) {
         for (const word of new Set(searchTerms(e.label))) {
           const hits = await index.search(word, 10_000);
@@ -138,33 +134,41 @@ for (const target of [undefined, 1024]) {
       expect(await index.search("aprticipial", 10_000)).toEqual([]);
     });
 
-    it("fetches only the chunks whose term range can hold the query, once each", async () => {
+    it("fetches the directory, then only the chunk the query routes to, once each", async () => {
       const { fetch, fetched } = fileFetch(dir, BASE);
       const index = new SearchIndex(BASE, manifest, fetch);
-      await index.search("singular");
-      const allowed = chunksForPrefix(manifest.search.chunks, indexKey("singular")!).map((i) => manifest.search.chunks[i]!.path);
-      expect(fetched.length).toBeGreaterThan(0);
-      expect(fetched.length).toBeLessThanOrEqual(allowed.length);
-      for (const p of fetched) expect(allowed).toContain(p);
-      if (target) expect(fetched.length).toBeLessThan(chunkCount / 4);
+      await index.ready();
+      expect(fetched).toEqual([manifest.directory]);
+      await index.search("singular", 5);
+      const home = paths[routeKey(bounds, indexKey("singular")!)]!;
+      expect(fetched).toEqual([manifest.directory, home]);
       const before = fetched.length;
-      await index.search("singular");
-      await index.search("singul");
+      await index.search("singular", 5);
       expect(fetched.length).toBe(before);
       expect(new Set(fetched).size).toBe(fetched.length);
     });
 
-    it("fetches the chunks of only one term of a multi-term query", async () => {
+    it("answers a prefix that spans chunks from the one chunk it routes to", async () => {
+      const spanning = ["p", "s", "pro", "pl"].filter((p) => chunksForPrefix(bounds, indexKey(p)!).length > 1);
+      if (target) expect(spanning.length).toBeGreaterThan(0);
+      for (const p of spanning) {
+        const { fetch, fetched } = fileFetch(dir, BASE);
+        const hits = await new SearchIndex(BASE, manifest, fetch).search(p, 10);
+        expect(hits.length).toBeGreaterThan(0);
+        expect(fetched.slice(1)).toEqual([paths[routeKey(bounds, indexKey(p)!)]!]);
+        for (const h of hits) expect(searchTerms(h.label!).some((t) => indexKey(t)!.startsWith(indexKey(p)!))).toBe(true);
+      }
+    });
+
+    it("fetches one chunk per term of a multi-term query", async () => {
       const { fetch, fetched } = fileFetch(dir, BASE);
       const index = new SearchIndex(BASE, manifest, fetch);
       const hits = await index.search("inanimate subjects", 10_000);
       expect(hits.length).toBeGreaterThan(0);
       for (const h of hits) expect(h.label!.toLowerCase()).toMatch(/inanimate.*subjects|subjects.*inanimate/);
-      const routes = ["inanimate", "subjects"].map((w) =>
-        chunksForPrefix(manifest.search.chunks, indexKey(w)!).map((i) => manifest.search.chunks[i]!.path),
-      );
-      expect(fetched.length).toBeGreaterThan(0);
-      expect(routes.some((r) => fetched.every((p) => r.includes(p)))).toBe(true);
+      const routes = new Set(["inanimate", "subjects"].map((w) => paths[routeKey(bounds, indexKey(w)!)]!));
+      const chunks = fetched.filter((p) => p.startsWith("search/") && !p.includes("more") && p !== manifest.directory);
+      expect(new Set(chunks)).toEqual(routes);
     });
 
     it("answers a feature id directly, first, and only when it exists", async () => {
@@ -192,6 +196,64 @@ for (const target of [undefined, 1024]) {
   });
 }
 
+describe("SearchIndex over 20,000 synthetic labels with very common words", () => {
+  const synthetic = syntheticEntries(20_000, 3);
+  const max = 16 * 1024;
+  const { dir, source, bounds, paths } = writeAtlas(synthetic, synthetic.length, { maxChunkBytes: max });
+  const keysOf = new Map(synthetic.map((e) => [e.id, searchTerms(e.label).map((t) => indexKey(t)!)]));
+  const counts = new Map<string, number>();
+  for (const keys of keysOf.values()) for (const k of new Set(keys)) counts.set(k, (counts.get(k) ?? 0) + 1);
+  const byCount = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const [common] = byCount[0]!;
+  const [second] = byCount[1]!;
+  const word = (key: string): string => searchTerms(synthetic.find((e) => keysOf.get(e.id)!.includes(key))!.label).find((t) => indexKey(t) === key)!;
+
+  it("answers the commonest word from one bounded chunk, best features first", async () => {
+    const { fetch, fetched, bytes } = fileFetch(dir, BASE);
+    const index = new SearchIndex(BASE, source, fetch);
+    await index.ready();
+    const directoryBytes = bytes();
+    const hits = await index.search(word(common), 20);
+    expect(hits.length).toBe(20);
+    expect(fetched.length).toBe(2);
+    expect(bytes() - directoryBytes).toBeLessThanOrEqual(max);
+    // Exact matches, and among them the importance order (rank ascending).
+    expect(hits.every((h) => h.score === 3)).toBe(true);
+    const ranks = hits.map((h) => h.rank!);
+    expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
+  });
+
+  it("reads a common word's further pages only when an AND query needs them, and finds what a full scan finds", async () => {
+    const both = synthetic.filter((e) => keysOf.get(e.id)!.includes(common) && keysOf.get(e.id)!.includes(second));
+    expect(both.length).toBeGreaterThan(10);
+    const { fetch, fetched } = fileFetch(dir, BASE);
+    const index = new SearchIndex(BASE, source, fetch, { maxMorePages: 100 });
+    const hits = await index.search(`${word(common)} ${word(second)}`, 10_000);
+    expect(fetched.some((p) => p.includes("-more-"))).toBe(true);
+    // Every label with both words exactly is found (labels with one as a prefix of a longer word come too).
+    const ids = new Set(hits.map((h) => h.id));
+    for (const e of both) expect(ids.has(e.id), e.label).toBe(true);
+  });
+
+  it("with the default page limit, still returns full pages of AND matches for two common words", async () => {
+    const { fetch, fetched, bytes } = fileFetch(dir, BASE);
+    const index = new SearchIndex(BASE, source, fetch);
+    const hits = await index.search(`${word(common)} ${word(second)}`, 10);
+    expect(hits.length).toBe(10);
+    expect(fetched.filter((p) => p.includes("-more-")).length).toBeLessThanOrEqual(4);
+    expect(bytes()).toBeLessThanOrEqual(7 * max + 40 * paths.length);
+  });
+
+  it("answers every one-letter query from the directory and one chunk", async () => {
+    for (const letter of new Set(bounds.slice(1).map((b) => b[0]!))) {
+      const { fetch, fetched } = fileFetch(dir, BASE);
+      const hits = await new SearchIndex(BASE, source, fetch).search(letter, 12);
+      expect(hits.length, letter).toBe(12);
+      expect(fetched.length, letter).toBe(2);
+    }
+  });
+});
+
 describe("SearchIndex ranking and errors", () => {
   const small: SearchEntry[] = [
     { id: 5, label: "brainstorm" },
@@ -202,7 +264,7 @@ describe("SearchIndex ranking and errors", () => {
   ];
 
   it("ranks exact terms over prefixes, then shorter labels, then smaller ids", async () => {
-    const { dir, manifest } = await writeAtlas(small, 6);
+    const { dir, source: manifest } = writeAtlas(small, 6);
     const index = new SearchIndex(BASE, manifest, fileFetch(dir, BASE).fetch);
     const hits = await index.search("storm");
     expect(hits.map((h) => h.id)).toEqual([3, 2, 1, 4]);
@@ -213,8 +275,8 @@ describe("SearchIndex ranking and errors", () => {
   });
 
   it("reports a missing chunk by path, and retries it on the next search", async () => {
-    const { dir, manifest } = await writeAtlas(small, 6);
-    const path = manifest.search.chunks[0]!.path;
+    const { dir, source: manifest, paths } = writeAtlas(small, 6);
+    const path = paths[0]!;
     const moved = readFileSync(join(dir, path), "utf8");
     rmSync(join(dir, path));
     const { fetch, fetched } = fileFetch(dir, BASE);
@@ -226,8 +288,8 @@ describe("SearchIndex ranking and errors", () => {
   });
 
   it("refuses a chunk of another format, naming it", async () => {
-    const { dir, manifest } = await writeAtlas(small, 6);
-    const path = manifest.search.chunks[0]!.path;
+    const { dir, source: manifest, paths } = writeAtlas(small, 6);
+    const path = paths[0]!;
     const chunk = JSON.parse(readFileSync(join(dir, path), "utf8")) as { formatVersion: number };
     chunk.formatVersion = 999;
     writeFileSync(join(dir, path), JSON.stringify(chunk));

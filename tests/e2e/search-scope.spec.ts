@@ -1,0 +1,83 @@
+/**
+ * Search across atlases: the scope select ("Atlas to search") picks one atlas or all of them;
+ * the home page starts with all, an atlas's pages with their own. With all, results come from
+ * every atlas and name theirs, and choosing one goes to that atlas's page.
+ */
+import type { APIRequestContext } from "@playwright/test";
+import { featureShardSchema, parseManifest, type Manifest } from "../../contract/atlas.ts";
+import { GPT2_FIXTURE_ID } from "../../scripts/gpt2-fixture-atlas.ts";
+import { ATLAS, escapeRegExp, expect, test } from "./fixtures.ts";
+
+const GPT2 = GPT2_FIXTURE_ID;
+
+async function manifestOf(request: APIRequestContext, id: string): Promise<Manifest> {
+  return parseManifest(await (await request.get(`/${id}/data/manifest.json`)).json());
+}
+
+/** A word of a labelled gpt2-fixture feature that no demo label has, with that feature. */
+async function gpt2OnlyWord(request: APIRequestContext): Promise<{ word: string; id: number; label: string }> {
+  const gpt2 = await manifestOf(request, GPT2);
+  const demo = await manifestOf(request, ATLAS);
+  const demoWords = new Set<string>();
+  for (const s of demo.shards) {
+    const shard = featureShardSchema.parse(await (await request.get(`/${ATLAS}/data/${s.path}`)).json());
+    for (const f of shard.features) for (const w of (f.label ?? "").toLowerCase().split(/[^\p{L}\p{N}]+/u)) demoWords.add(w);
+  }
+  for (const s of gpt2.shards) {
+    const shard = featureShardSchema.parse(await (await request.get(`/${GPT2}/data/${s.path}`)).json());
+    for (const f of shard.features) {
+      const word = (f.label ?? "").toLowerCase().split(/[^\p{L}]+/u).find((w) => w.length >= 5 && !demoWords.has(w) && ![...demoWords].some((d) => d.startsWith(w.slice(0, 4))));
+      if (word) return { word, id: f.id, label: f.label! };
+    }
+  }
+  throw new Error("no gpt2 fixture label word absent from the demo labels");
+}
+
+test("the home page searches every atlas; an id finds that feature in each, named by its atlas", async ({ page, request, consoleErrors }) => {
+  const manifests = await Promise.all([ATLAS, GPT2].map((id) => manifestOf(request, id)));
+  await page.goto("/");
+  const scope = page.getByLabel("Atlas to search");
+  await expect(scope).toHaveValue("*");
+  await expect(scope.locator("option:checked")).toHaveText("All atlases");
+  const box = page.getByRole("combobox", { name: /search/i });
+  await box.fill("#3");
+  for (const m of manifests) {
+    const option = page.locator(`[role=option][data-atlas="${m.id}"][data-id="3"]`);
+    await expect(option).toBeVisible();
+    await expect(option.locator(".result-id")).toHaveText(`${m.title} · #3`);
+  }
+  // Keyboard: down to the gpt2 atlas's result and open it.
+  const options = page.locator("[role=option][data-index]");
+  const atlases = await options.evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset["atlas"]));
+  const at = atlases.indexOf(GPT2);
+  expect(at).toBeGreaterThanOrEqual(0);
+  for (let i = 0; i <= at; i++) await box.press("ArrowDown");
+  await box.press("Enter");
+  await expect(page).toHaveURL(new RegExp(`/${GPT2}/feature/3/$`));
+  expect(consoleErrors).toEqual([]);
+});
+
+test("on an atlas's page the scope starts there; switching to all atlases by keyboard finds another atlas's features", async ({ page, request, consoleErrors }) => {
+  const { word, id, label } = await gpt2OnlyWord(request);
+  const gpt2 = await manifestOf(request, GPT2);
+  await page.goto(`/${ATLAS}/feature/0/`);
+  const scope = page.getByLabel("Atlas to search");
+  await expect(scope).toHaveValue(ATLAS);
+  const box = page.getByRole("combobox", { name: /search/i });
+  await box.fill(word);
+  await expect(page.locator("[data-search-status]")).not.toBeEmpty();
+  await expect(page.locator(`[role=option][data-atlas="${GPT2}"]`)).toHaveCount(0);
+
+  // The select is a native control: focus it and step to "All atlases" with the keyboard.
+  await scope.focus();
+  await page.keyboard.press("ArrowDown");
+  await expect(scope).toHaveValue("*");
+  await box.focus();
+  const option = page.locator(`[role=option][data-atlas="${GPT2}"][data-id="${id}"]`);
+  await expect(option).toBeVisible();
+  await expect(option.locator(".result-label")).toHaveText(label);
+  await expect(option).toHaveAttribute("aria-label", new RegExp(`in ${escapeRegExp(gpt2.title)}$`));
+  await option.click();
+  await expect(page).toHaveURL(new RegExp(`/${GPT2}/feature/${id}/$`));
+  expect(consoleErrors).toEqual([]);
+});
