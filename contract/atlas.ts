@@ -563,8 +563,9 @@ export const searchFeatureSchema = z.tuple([z.number().int().nonnegative(), feat
 /**
  * One search chunk (`search/<n>.<hash>.json`): the index keys of one directory range, each with
  * its posting list, plus the labels of every feature those lists name, so results show without
- * another fetch. Chunks stay under the build's byte cap (default 32 KB) except when a single
- * label is longer than the cap: labels are never cut.
+ * another fetch. Chunks stay under the build's byte cap (default 32 KB); only a single label
+ * longer than the cap could exceed it, as labels are never cut here (the label reader already
+ * limits them to 500 characters).
  */
 export const searchChunkSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),

@@ -11,7 +11,7 @@
  * listbox of `role="group"` items, each labelled, holding the options, as in the WAI-ARIA
  * grouped-listbox pattern. Without region matches the listbox holds the feature options directly.
  *
- * Scope: with several atlases on the site, a select ("Atlas to search") picks one atlas or all of
+ * Scope: with several atlases on the site, a select ("Atlases to look in") picks one atlas or all of
  * them; pages of an atlas start with their own, other pages with all. Searching all runs every
  * atlas's index side by side and merges the lists (search-scope.ts); each result then names its
  * atlas. An atlas whose index fails is left out, with a warning, unless all fail.

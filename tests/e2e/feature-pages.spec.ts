@@ -139,7 +139,7 @@ test("an unknown feature id gets a 404 page that says what was asked for and off
   await expect(page.locator("[data-not-found-message]")).toContainText(`this atlas has features 0–${last}`);
   await expect(page.getByRole("combobox", { name: "Search features by label or id" })).toBeVisible();
   // With several atlases the search offers a choice, preset to the atlas in the address.
-  await expect(page.getByLabel("Atlas to search")).toHaveValue(ATLAS);
+  await expect(page.getByLabel("Atlases to look in")).toHaveValue(ATLAS);
   await page.locator("[data-not-found-hint] a").click();
   await expect(page).toHaveURL(new RegExp(`/${ATLAS}/$`));
   // The only console error allowed is the browser's own report of the 404 status itself.
