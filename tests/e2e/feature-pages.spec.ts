@@ -263,7 +263,7 @@ test.describe("accessibility (axe-core): no serious or critical violations", () 
     const f = await atlas.feature(7);
     await page.goto(`/${ATLAS}/feature/0/`);
     await page.getByRole("combobox", { name: /search/i }).fill(f.label!.split(/\s+/)[0]!);
-    await expect(page.getByRole("option").first()).toBeVisible();
+    await expect(page.getByRole("listbox").getByRole("option").first()).toBeVisible();
     expect(await seriousViolations(page)).toEqual([]);
     await page.goto(`/${ATLAS}/feature/99999/`);
     expect(await seriousViolations(page)).toEqual([]);

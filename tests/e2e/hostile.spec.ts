@@ -334,7 +334,7 @@ test.describe("under the documented Content-Security-Policy", () => {
     await page.mouse.move(view.width / 2 + 7, view.height / 2 + 3);
     const box = page.getByRole("combobox", { name: /search/i });
     await box.fill("ocean");
-    await expect(page.getByRole("option").first()).toBeVisible();
+    await expect(page.getByRole("listbox").getByRole("option").first()).toBeVisible();
     await box.press("ArrowDown");
     await box.press("Enter");
     await expect.poll(() => hook(page, "selected")).not.toBeNull();

@@ -99,7 +99,7 @@ test("search on the map flies to the feature and selects it", async ({ page, con
   await mapReady(page);
   const box = page.getByRole("combobox", { name: /search/i });
   await box.fill(target.label!);
-  await expect(page.getByRole("option").first()).toBeVisible();
+  await expect(page.getByRole("listbox").getByRole("option").first()).toBeVisible();
   await box.press("ArrowDown");
   await box.press("Enter");
   await expect.poll(() => page.evaluate(() => window.__atlas.selected())).toBe(target.id);
