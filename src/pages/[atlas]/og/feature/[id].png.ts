@@ -1,9 +1,10 @@
 /**
  * One link-preview image per feature, for atlases whose preview policy is `all` (OG_IMAGES; see
- * src/lib/og-image.ts). Rendered at build time.
+ * src/lib/og-image.ts), and only for features with a static page. Rendered at build time.
  */
 import type { APIRoute, GetStaticPaths } from "astro";
-import { featureIds, getFeature, getManifest, listAtlases } from "../../../../lib/atlases.ts";
+import { getFeature, getManifest, listAtlases } from "../../../../lib/atlases.ts";
+import { featurePageIds } from "../../../../lib/page-plan.ts";
 import { previewSvg, renderPng } from "../../../../lib/og-image.ts";
 import { ogPlan } from "../../../../lib/og-plan.ts";
 import { featureCard } from "../../../../lib/preview-cards.ts";
@@ -11,7 +12,7 @@ import { featureCard } from "../../../../lib/preview-cards.ts";
 export const getStaticPaths = (() =>
   listAtlases()
     .filter((m) => ogPlan(m).policy === "all")
-    .flatMap((m) => Array.from(featureIds(m), (id) => ({ params: { atlas: m.id, id: String(id) } })))) satisfies GetStaticPaths;
+    .flatMap((m) => Array.from(featurePageIds(m), (id) => ({ params: { atlas: m.id, id: String(id) } })))) satisfies GetStaticPaths;
 
 export const GET: APIRoute = ({ params }) => {
   const manifest = getManifest(params.atlas!);
