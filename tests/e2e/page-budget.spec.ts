@@ -10,6 +10,7 @@ import type { APIRequestContext, Page } from "@playwright/test";
 import { featureShardSchema, parseManifest, shardFor, type FeatureRecord } from "../../contract/atlas.ts";
 import { GPT2_FIXTURE_ID } from "../../scripts/gpt2-fixture-atlas.ts";
 import { HOSTILE_ID } from "../../scripts/make-hostile-dictionary.ts";
+import { LEAN_EXAMPLES } from "../../src/lib/build-options.ts";
 import { BUDGET_FILES, BUDGET_PAGE_LIST } from "./budget-site.ts";
 import { expect, test } from "./fixtures.ts";
 
@@ -92,6 +93,20 @@ for (const [host, url, status] of [
     expect(consoleErrors.filter((e) => !(status === 404 && /status of 404/.test(e)))).toEqual([]);
   });
 }
+
+test("a lean page holds the strongest examples in its HTML and loads the rest from the shard", async ({ page, request, consoleErrors }) => {
+  const f = await record(request, GPT2_FIXTURE_ID, 1);
+  expect(f.examples.length).toBeGreaterThan(LEAN_EXAMPLES);
+  const html = await (await request.get(`${github}/${GPT2_FIXTURE_ID}/feature/1/`)).text();
+  expect(html.match(/<li class="window"/g)).toHaveLength(LEAN_EXAMPLES);
+  await page.goto(`${github}/${GPT2_FIXTURE_ID}/feature/1/`);
+  const windows = page.locator('[data-section="examples"] .window');
+  await expect(windows).toHaveCount(LEAN_EXAMPLES);
+  await page.getByRole("button", { name: `Show all ${f.examples.length}` }).click();
+  await expect(windows).toHaveCount(f.examples.length);
+  await expect(page.locator("[data-more-examples]")).toHaveCount(0);
+  expect(consoleErrors).toEqual([]);
+});
 
 test("an id past the end still gets the 404 explanation, not a fallback page", async ({ page, consoleErrors }) => {
   const res = await page.goto(`${github}/${GPT2_FIXTURE_ID}/feature/99999/`);
