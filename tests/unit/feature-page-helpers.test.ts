@@ -199,6 +199,42 @@ describe("layout index", () => {
     expect(Math.max(...some.map((p) => p.y)) - Math.min(...some.map((p) => p.y))).toBeGreaterThan(0.7);
     expect(index.sampleIn([0.3, 0.3, 0.5, 0.5], 10).map((p) => p.id).sort((a, b) => a - b)).toEqual([33, 34, 43, 44]);
   });
+  it("finds the same nearest points as sorting the whole rectangle, and samples large windows without visiting each point", () => {
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const n = 20_000;
+    const pts = new Float32Array(2 * n);
+    // Clumpy, as a map is: half the points in a small blob.
+    for (let i = 0; i < n; i++) {
+      const blob = i % 2 === 0;
+      pts[2 * i] = blob ? 0.3 + 0.05 * random() : random();
+      pts[2 * i + 1] = blob ? 0.6 + 0.05 * random() : random();
+    }
+    const big = makeLayoutIndex(pts, [0, 0, 1, 1], []);
+    for (const [rect, centre, limit] of [
+      [[0, 0, 1, 1], { x: 0.32, y: 0.62 }, 41],
+      [[0.1, 0.1, 0.9, 0.9], { x: 0.8, y: 0.2 }, 160],
+      [[0.25, 0.55, 0.4, 0.7], { x: 0.05, y: 0.05 }, 10],
+      [[0, 0, 1, 1], { x: 0.5, y: 0.5 }, n + 5],
+    ] as const) {
+      const brute: { id: number; d: number }[] = [];
+      for (let i = 0; i < n; i++) {
+        const x = pts[2 * i]!, y = pts[2 * i + 1]!;
+        if (x >= rect[0] && x <= rect[2] && y >= rect[1] && y <= rect[3]) brute.push({ id: i, d: (x - centre.x) ** 2 + (y - centre.y) ** 2 });
+      }
+      brute.sort((a, b) => a.d - b.d || a.id - b.id);
+      expect(big.pointsIn([...rect], centre, limit).map((p) => p.id)).toEqual(brute.slice(0, limit).map((p) => p.id));
+    }
+    const sample = big.sampleIn([0.1, 0.1, 0.9, 0.9], 160);
+    expect(sample.length).toBeGreaterThan(150);
+    expect(sample.length).toBeLessThanOrEqual(160);
+    expect(new Set(sample.map((p) => p.id)).size).toBe(sample.length);
+    for (const p of sample) expect(p.x >= 0.1 && p.x <= 0.9 && p.y >= 0.1 && p.y <= 0.9).toBe(true);
+    // Evenly over the window's points: its lower part holds ~20% of them (uniform ones only), and gets about that share.
+    const lower = sample.filter((p) => p.y < 0.5).length;
+    expect(lower).toBeGreaterThan(20);
+    expect(lower).toBeLessThan(45);
+  });
   it("knows unplaced features", () => {
     expect(index.position(99)).toBeNull();
     expect(index.position(100)).toBeNull();
