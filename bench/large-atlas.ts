@@ -23,7 +23,7 @@ import type { BuildParams, Example, FeatureRecord } from "../contract/atlas.ts";
 import { FORMAT_VERSION } from "../contract/atlas.ts";
 import { keyToFileStem, parseKey } from "../contract/tile-keys.ts";
 import { gaussian, rng } from "../precompute/random.ts";
-import { buildSearchChunks, DEFAULT_TARGET_CHUNK_BYTES } from "../precompute/search/chunks.ts";
+import { buildSearchIndex, DEFAULT_MAX_CHUNK_BYTES } from "../precompute/search/chunks.ts";
 import type { ActivationEntry, KnnGraph, LabelEntry, Metadata } from "../precompute/stages.ts";
 import { buildTiles } from "../precompute/tiles/quadtree.ts";
 import { AtlasWriter, stableJson } from "../precompute/write/atlas-writer.ts";
@@ -37,7 +37,7 @@ export interface LargeAtlasOptions {
   seed?: number;
   shardSize?: number;
   tileCapacity?: number;
-  /** Target bytes of one search chunk (default the precompute default, 48 KB). */
+  /** Largest search chunk in bytes (default the precompute default). */
   searchChunkBytes?: number;
   /** Token windows per feature (default 8, 16 tokens each). */
   examples?: number;
@@ -176,14 +176,21 @@ export async function writeLargeAtlas(opts: LargeAtlasOptions): Promise<{ files:
     }
     lap(`shards (${shards.length})`);
 
-    const entries: { id: number; label: string }[] = [];
+    const entries: { id: number; label: string; density: number }[] = [];
     for (let i = 0; i < n; i++) {
       const l = labels.get(i)?.label;
-      if (l) entries.push({ id: i, label: l });
+      if (l) entries.push({ id: i, label: l, density: density[i]! });
     }
-    const built = await buildSearchChunks(entries, { targetChunkBytes: opts.searchChunkBytes ?? DEFAULT_TARGET_CHUNK_BYTES });
-    const chunks = built.map((c, idx) => ({ from: c.from, to: c.to, terms: c.terms, path: writer.add("search", String(idx), "json", c.json) }));
-    lap(`search (${chunks.length} chunks)`);
+    const search = buildSearchIndex(
+      entries,
+      {
+        chunk: (i, json) => writer.add("search", String(i), "json", json),
+        more: (c, k, json) => writer.add("search", `${c}-more-${k}`, "json", json),
+        directory: (json) => writer.add("search", "directory", "json", json),
+      },
+      { maxChunkBytes: opts.searchChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES },
+    );
+    lap(`search (${search.chunks} chunks)`);
 
     const params: BuildParams = {
       seed,
@@ -218,7 +225,7 @@ export async function writeLargeAtlas(opts: LargeAtlasOptions): Promise<{ files:
       tiles,
       shards,
       regions: null,
-      search: { engine: "flexsearch", chunks },
+      search: { engine: "terms", directory: search.directory, chunks: search.chunks, terms: search.terms, features: search.features },
     });
     lap("manifest");
     return { files, bytes, seconds };
