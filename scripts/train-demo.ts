@@ -16,9 +16,13 @@ import { rng } from "../precompute/random.ts";
 import { locateWinkVectors, readWinkVectors, WINK_PACKAGE } from "./train/wink-vectors.ts";
 import { allocWorkspace, inlineBackend, train, workerBackend, type TrainConfig, type TrainResult } from "./train/trainer.ts";
 import { coherence, nearestWords, randomSets, sig4, topActivations, unitRows } from "./train/labels.ts";
+import { saeWeightTensors, WEIGHTS_DTYPES, type WeightsDtype } from "./train/sae-files.ts";
 
 const USAGE = `usage: npm run demo:train -- [--words N] [--latents N] [--k N] [--epochs N] [--lr X] [--batch N]
-                           [--seed N] [--threads N] [--label-vocab N] [--out DIR]`;
+                           [--seed N] [--threads N] [--label-vocab N] [--weights-dtype F32|F16|BF16]
+                           [--decoder-only] [--out DIR]
+  --weights-dtype   storage type of the weight tensors (default F32; rounding is to nearest even)
+  --decoder-only    write only W_dec and b_dec, all the atlas reads (the file then no longer encodes)`;
 
 const repoRoot = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
@@ -32,13 +36,16 @@ interface Options {
   seed: number;
   threads: number;
   labelVocab: number;
+  weightsDtype: WeightsDtype;
+  decoderOnly: boolean;
   out: string;
 }
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     words: 50_000, latents: 4096, k: 8, epochs: 20, lr: 3e-3, batch: 256, seed: 0,
-    threads: Math.min(2, availableParallelism()), labelVocab: 30_000, out: join(repoRoot, "data/demo"),
+    threads: Math.min(2, availableParallelism()), labelVocab: 30_000, weightsDtype: "F32", decoderOnly: false,
+    out: join(repoRoot, "data/demo"),
   };
   const numeric: Record<string, keyof Options> = {
     "--words": "words", "--latents": "latents", "--k": "k", "--epochs": "epochs", "--lr": "lr", "--batch": "batch",
@@ -50,10 +57,20 @@ function parseArgs(argv: string[]): Options {
       console.log(USAGE);
       process.exit(0);
     }
+    if (a === "--decoder-only") {
+      o.decoderOnly = true;
+      continue;
+    }
     const v = argv[++i];
     if (v === undefined) throw new InputError(`option ${a} needs a value\n${USAGE}`);
     if (a === "--out") {
       o.out = resolve(v);
+      continue;
+    }
+    if (a === "--weights-dtype") {
+      const d = WEIGHTS_DTYPES.find((t) => t === v.toUpperCase());
+      if (!d) throw new InputError(`option --weights-dtype: ${JSON.stringify(v)} is not one of ${WEIGHTS_DTYPES.join(", ")}`);
+      o.weightsDtype = d;
       continue;
     }
     const key = numeric[a];
@@ -152,17 +169,7 @@ async function main(): Promise<void> {
   // --- write data/demo ----------------------------------------------------------------------
   mkdirSync(opt.out, { recursive: true });
   const { sae } = ws;
-  const wEnc = new Float32Array(dIn * cfg.dSae);
-  for (let i = 0; i < cfg.dSae; i++) for (let d = 0; d < dIn; d++) wEnc[d * cfg.dSae + i] = sae.wEncT[i * dIn + d]!;
-  writeFileSync(
-    join(opt.out, "sae_weights.safetensors"),
-    encodeSafetensors({
-      W_enc: { dtype: "F32", shape: [dIn, cfg.dSae], data: wEnc },
-      b_enc: { dtype: "F32", shape: [cfg.dSae], data: sae.bEnc },
-      W_dec: { dtype: "F32", shape: [cfg.dSae, dIn], data: sae.wDec },
-      b_dec: { dtype: "F32", shape: [dIn], data: sae.bDec },
-    }),
-  );
+  writeFileSync(join(opt.out, "sae_weights.safetensors"), encodeSafetensors(saeWeightTensors(sae, { dtype: opt.weightsDtype, decoderOnly: opt.decoderOnly })));
   const sparsity = new Float32Array(cfg.dSae);
   for (let i = 0; i < cfg.dSae; i++) sparsity[i] = Math.log10(final.fireCounts[i]! / n + 1e-10);
   writeFileSync(join(opt.out, "sparsity.safetensors"), encodeSafetensors({ sparsity: { dtype: "F32", shape: [cfg.dSae], data: sparsity } }));
@@ -252,16 +259,49 @@ interface Figures {
 function readme(g: Figures, o: Options): string {
   const c = g.cfg;
   const defaults = parseArgs([]);
-  const flags = (Object.keys(defaults) as (keyof Options)[])
-    .filter((k) => k !== "out" && k !== "threads" && defaults[k] !== o[k])
-    .map((k) => `--${k === "labelVocab" ? "label-vocab" : k} ${o[k]}`)
-    .join(" ");
-  return `# Demo dictionary: a TopK sparse autoencoder over GloVe word vectors
+  const flagName = (k: string): string => k.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`);
+  const changed = (Object.keys(defaults) as (keyof Options)[]).filter((k) => k !== "out" && k !== "threads" && defaults[k] !== o[k]);
+  const flags = changed.map((k) => (typeof o[k] === "boolean" ? `--${flagName(k)}` : `--${flagName(k)} ${o[k]}`)).join(" ");
+  const outFlag = relative(repoRoot, o.out) === "data/demo" ? "" : ` --out ${relative(repoRoot, o.out).startsWith("..") ? o.out : relative(repoRoot, o.out)}`;
+  const command = `npm run demo:train${flags || outFlag ? ` --${flags ? ` ${flags}` : ""}${outFlag}` : ""}`;
+  // Options that change what is trained, as opposed to how the result is stored.
+  const trainingDiffers = changed.filter((k) => k !== "weightsDtype" && k !== "decoderOnly");
+  const tensors = o.decoderOnly
+    ? `\`W_dec [${c.dSae}, 100]\`, \`b_dec [100]\`, ${o.weightsDtype} (decoder only, see below)`
+    : `\`W_enc [100, ${c.dSae}]\`, \`b_enc [${c.dSae}]\`, \`W_dec [${c.dSae}, 100]\`, \`b_dec [100]\`, ${o.weightsDtype}`;
+  const storage: string[] = [];
+  if (o.weightsDtype !== "F32") {
+    storage.push(
+      `* The weights were trained in float32 and are stored as ${o.weightsDtype} (rounded to nearest even) to keep the folder small; ` +
+        `\`cfg.json\` keeps \`dtype: "float32"\`, the type to run the dictionary in (SAELens casts on load). ` +
+        `The figures below were measured with the float32 weights before rounding.`,
+    );
+  }
+  if (o.decoderOnly) {
+    storage.push(
+      `* \`sae_weights.safetensors\` holds only the decoder (\`W_dec\`, \`b_dec\`): that is all the atlas reads, and the encoder ` +
+        `would double the file. Without \`W_enc\`/\`b_enc\` this folder maps features but cannot encode new inputs, and SAELens' ` +
+        `own loader (strict \`load_state_dict\`) would refuse it. Re-training with the command below minus \`--decoder-only\` ` +
+        `writes the full dictionary; everything else comes out byte-identical.`,
+    );
+  }
+  // A run that differs from data/demo only in width and training length is its companion: same words and model.
+  const otherDiffs = trainingDiffers.filter((k) => k !== "latents" && k !== "epochs");
+  const epochNote = o.epochs === defaults.epochs ? "" : `, and ${o.epochs} epoch${o.epochs === 1 ? "" : "s"} instead of ${defaults.epochs}${c.dSae > defaults.latents ? ` (to train in reasonable time at ${c.dSae / defaults.latents}× the width)` : ""}`;
+  const companion = c.dSae === defaults.latents || otherDiffs.length > 0
+    ? ""
+    : `
+This is a **${c.dSae > defaults.latents ? "wider" : "narrower"} companion of \`data/demo\`** (${defaults.latents.toLocaleString("en-US")} latents), for feature splitting: the same
+${g.words.toLocaleString("en-US")} words, k, seed and other hyperparameters, and the same model and hook point in \`cfg.json\`,
+with \`d_sae\` = ${c.dSae.toLocaleString("en-US")}${epochNote}. The two are two widths of one dictionary, trained
+independently from the same seed (no weights are shared).
+`;
+  return `# Demo dictionary${c.dSae === defaults.latents ? "" : ` (${c.dSae.toLocaleString("en-US")} latents)`}: a TopK sparse autoencoder over GloVe word vectors
 
 A small, real sparse-autoencoder dictionary for the Feature Atlas demo, trained in this repository
 by \`scripts/train-demo.ts\` (pure TypeScript, CPU). Each "activation" is one word's GloVe vector,
 so every feature is a direction in word-embedding space and its examples are single words.
-
+${companion}
 ## Source data and licences
 
 * Vectors: the npm package [\`${WINK_PACKAGE}\`](https://www.npmjs.com/package/${WINK_PACKAGE}) v1.1.0
@@ -281,7 +321,7 @@ so every feature is a direction in word-embedding space and its examples are sin
 | file | content |
 |---|---|
 | \`cfg.json\` | SAELens v6 config: \`architecture: "topk"\`, k=${c.k}, d_in=100, d_sae=${c.dSae} |
-| \`sae_weights.safetensors\` | \`W_enc [100, ${c.dSae}]\`, \`b_enc [${c.dSae}]\`, \`W_dec [${c.dSae}, 100]\`, \`b_dec [100]\`, F32 |
+| \`sae_weights.safetensors\` | ${tensors} |
 | \`sparsity.safetensors\` | \`sparsity [${c.dSae}]\` F32 = log10(fraction of training words the feature fires on + 1e-10) |
 | \`labels.json\` | \`{"<feature>": "<label>"}\`: the 6 words (of the ${g.nCand.toLocaleString("en-US")} most frequent training words) whose vectors have the highest cosine with the feature's decoder row, skipping near-duplicate inflections |
 | \`activations.json.gz\` | gzip of a SAEDashboard batch JSON (\`{model_id, layer, sae_set, features: [{feature_index, frac_nonzero, activations: [{bin_min: -1, bin_max, bin_contains: -1, tokens: [word], values: [act], qualifying_token_index: 0}]}]}\`): the top 20 words per feature by activation, values to 4 significant digits (${(g.activationsBytes / 1024 / 1024).toFixed(1)} MB uncompressed) |
@@ -303,7 +343,7 @@ TopK SAE after Gao et al. 2024, "Scaling and evaluating sparse autoencoders":
   over the last ${Math.round(100 * c.decayFraction)}% of steps, batch ${c.batchSize}, ${c.epochs} epochs
   (${g.steps.toLocaleString("en-US")} steps), seed ${c.seed}. Batches are split into two fixed halves
   whose gradients are summed in a fixed order, so the result does not depend on the thread count.
-
+${storage.length ? storage.join("\n") + "\n" : ""}
 ## Figures (final weights, one pass over all ${g.words.toLocaleString("en-US")} training words)
 
 * Fraction of variance unexplained (FVU): **${g.final.fvu.toFixed(4)}**
@@ -327,7 +367,7 @@ ${g.sampleLabels.map((s) => `| ${s.f} | ${s.label} | ${s.top} |`).join("\n")}
 
 \`\`\`sh
 npm install --no-save ${WINK_PACKAGE}   # ~118 MB, not a dependency of the project
-npm run demo:train${flags ? ` -- ${flags}` : ""}
+${command}
 \`\`\`
 
 The same options and seed reproduce these files byte for byte, whatever the thread count

@@ -3,13 +3,15 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rng, gaussian } from "../../precompute/random.ts";
-import { InputError } from "../../precompute/read/safetensors.ts";
+import { InputError, encodeSafetensors, readSafetensorsHeader, readTensorF32 } from "../../precompute/read/safetensors.ts";
+import { readDictionary } from "../../precompute/read/detect.ts";
 import {
   allocSae, allocGrads, allocScratch, accumulateGradients, encodeRows, topKPositive,
   projectOutParallel, normalizeRows, type Sae, type StepOptions,
 } from "../../scripts/train/topk-sae.ts";
 import { allocWorkspace, inlineBackend, workerBackend, train, type TrainConfig } from "../../scripts/train/trainer.ts";
 import { readWinkVectors } from "../../scripts/train/wink-vectors.ts";
+import { saeWeightTensors } from "../../scripts/train/sae-files.ts";
 import { nearDuplicate, nearestWords, topActivations, unitRows } from "../../scripts/train/labels.ts";
 
 function randomSae(dIn: number, dSae: number, seed: number): Sae {
@@ -278,5 +280,70 @@ describe("labels", () => {
     const t = topActivations(encIdx, encVal, 4, 2, 3, 2);
     expect([...t.rows]).toEqual([1, 0, 3, 0, 2, 3]);
     expect([...t.vals]).toEqual([3, 1, 4, 2, 5, 1]);
+  });
+});
+
+describe("saeWeightTensors", () => {
+  const dIn = 6, dSae = 20;
+  const trained = async (seed: number): Promise<Sae> => {
+    const x = sparseMixtures(300, dIn, 10, 13);
+    const c = toyConfig({ dSae, epochs: 2, seed });
+    const ws = allocWorkspace(x, 300, dIn, c, false);
+    await train(ws, inlineBackend(ws), c);
+    return ws.sae;
+  };
+  const write = (sae: Sae, dtype: "F32" | "F16" | "BF16", decoderOnly: boolean): string => {
+    const dir = mkdtempSync(join(tmpdir(), "sae-files-"));
+    writeFileSync(join(dir, "sae_weights.safetensors"), encodeSafetensors(saeWeightTensors(sae, { dtype, decoderOnly })));
+    writeFileSync(join(dir, "cfg.json"), JSON.stringify({ d_sae: dSae, d_in: dIn, architecture: "topk", k: 2, metadata: { model_name: "toy", hook_name: "h" } }));
+    return dir;
+  };
+
+  it("writes the full SAE in F32 exactly, with W_enc in SAELens [d_in, d_sae] orientation", async () => {
+    const sae = await trained(7);
+    const f = readSafetensorsHeader(join(write(sae, "F32", false), "sae_weights.safetensors"));
+    expect([...f.tensors.keys()].sort()).toEqual(["W_dec", "W_enc", "b_dec", "b_enc"]);
+    expect(f.tensors.get("W_enc")!.shape).toEqual([dIn, dSae]);
+    const wEnc = readTensorF32(f, "W_enc");
+    for (let i = 0; i < dSae; i++) for (let d = 0; d < dIn; d++) expect(wEnc[d * dSae + i]).toBe(sae.wEncT[i * dIn + d]);
+    expect([...readTensorF32(f, "W_dec")]).toEqual([...sae.wDec]);
+    expect([...readTensorF32(f, "b_enc")]).toEqual([...sae.bEnc]);
+  });
+
+  it("writes a decoder-only F16 file the atlas reader accepts, within half-precision rounding", async () => {
+    const sae = await trained(7);
+    const dir = write(sae, "F16", true);
+    const f = readSafetensorsHeader(join(dir, "sae_weights.safetensors"));
+    expect([...f.tensors.keys()].sort()).toEqual(["W_dec", "b_dec"]);
+    expect(f.tensors.get("W_dec")!.dtype).toBe("F16");
+    const dict = readDictionary(dir, { warn: () => {} });
+    expect(dict.info.dSae).toBe(dSae);
+    expect(dict.info.dtype).toBe("F16");
+    let maxRel = 0, changed = 0;
+    for (let i = 0; i < sae.wDec.length; i++) {
+      const a = sae.wDec[i]!, b = dict.decoder[i]!;
+      if (a !== b) changed++;
+      // Unit-norm rows: entries are in [-1, 1], where binary16 spacing is at most 2^-11 relative (or 2^-24 absolute near 0).
+      maxRel = Math.max(maxRel, Math.abs(a - b) / Math.max(Math.abs(a), 2 ** -14));
+    }
+    expect(maxRel).toBeLessThanOrEqual(2 ** -11);
+    expect(changed).toBeGreaterThan(sae.wDec.length / 2); // it really was rounded, not stored as F32
+  });
+
+  it("rounds BF16 to 8 significant bits and keeps every tensor's shape", async () => {
+    const sae = await trained(7);
+    const f = readSafetensorsHeader(join(write(sae, "BF16", false), "sae_weights.safetensors"));
+    for (const [name, t] of f.tensors) expect(t.dtype, name).toBe("BF16");
+    const wDec = readTensorF32(f, "W_dec");
+    for (let i = 0; i < wDec.length; i++) {
+      expect(Math.abs(wDec[i]! - sae.wDec[i]!)).toBeLessThanOrEqual(Math.abs(sae.wDec[i]!) * 2 ** -8);
+    }
+  });
+
+  it("gives byte-identical files for the same seed and options, different ones for another seed", async () => {
+    const bytes = (sae: Sae) => encodeSafetensors(saeWeightTensors(sae, { dtype: "F16", decoderOnly: true }));
+    const a = bytes(await trained(7));
+    expect(a.equals(bytes(await trained(7)))).toBe(true);
+    expect(a.equals(bytes(await trained(8)))).toBe(false);
   });
 });
