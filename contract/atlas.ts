@@ -117,6 +117,10 @@ export const buildParamsSchema = z.object({
           efSearch: z.number().int().positive(),
         }),
         z.object({
+          /** Brute force: every alive feature against every other (used above 5,000 and up to 2^35 alive² × d). Recall 1. */
+          name: z.literal("exact"),
+        }),
+        z.object({
           /** Spherical k-means cells searched with exact angular pruning (precompute/neighbours/partitions.ts). */
           name: z.literal("partitioned"),
           /**

@@ -58,6 +58,8 @@ export interface BuildOptions {
   tileCapacity?: number;
   shardSize?: number;
   recallSample?: number;
+  /** kNN engine (neighbours/knn.ts `KnnOptions.engine`); default "auto". */
+  knnEngine?: "auto" | "hnsw" | "exact" | "partitioned";
   quiet?: boolean;
   /** Model width, for dictionaries with no config (bare .npy / .npz matrices). */
   dModel?: number;
@@ -74,6 +76,9 @@ export interface BuildOptions {
 export function defaultCacheDir(out: string): string {
   return join(dirname(resolve(out)), ".atlas-cache");
 }
+
+/** Below this recall@k the build warns: the map and the regions are built on the graph. */
+const RECALL_WARN_BELOW = 0.95;
 
 export const DEFAULTS = {
   seed: 42,
@@ -150,7 +155,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
     storedExamples: DEFAULTS.storedExamples,
   };
   params.knn.efSearch = Math.max(params.knn.efSearch!, params.knn.k + 1);
-  const knnOptions = { k: params.knn.k, m: DEFAULTS.m, efConstruction: DEFAULTS.efConstruction, efSearch: params.knn.efSearch, seed: params.seed };
+  const knnOptions = { k: params.knn.k, m: DEFAULTS.m, efConstruction: DEFAULTS.efConstruction, efSearch: params.knn.efSearch, seed: params.seed, engine: opts.knnEngine ?? "auto" };
 
   const { labels: labelFiles, activations: activationFiles } = metadataPaths(opts);
 
@@ -185,7 +190,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
   params.knn = engine.name === "hnsw"
     ? { k: params.knn.k, m: engine.m, efConstruction: engine.efConstruction, efSearch: engine.efSearch, engine }
     : { k: params.knn.k, engine };
-  log.info(`  kNN engine: ${engine.name === "hnsw" ? `HNSW (m ${engine.m}, efConstruction ${engine.efConstruction}, ef ${engine.efSearch})` : `partitioned, ${engine.precision} candidates, ${engine.cells} cells, ${engine.tracked} tracked per point`}`);
+  log.info(`  kNN engine: ${engine.name === "hnsw" ? `HNSW (m ${engine.m}, efConstruction ${engine.efConstruction}, ef ${engine.efSearch})` : engine.name === "exact" ? "exact (every pair)" : `partitioned, ${engine.precision} candidates, ${engine.cells} cells, ${engine.tracked} tracked per point`}`);
 
   // Cache keys: each stage's output is named by everything it depends on (see cache/stage-cache.ts).
   const knnKey = cacheKey("knn", stageCodeVersion("neighbours", ["hnswlib-node"]), inputKey, params.knn, params.seed);
@@ -208,6 +213,10 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
     return measured;
   });
   log.info(`  recall@${recall.k} = ${recall.recall.toFixed(4)} on ${recall.sample} sampled features`);
+  // The partitioned search is only as good as the rows' cluster structure; say so when it fell short.
+  if (recall.sample > 0 && recall.recall < RECALL_WARN_BELOW) {
+    log.warn(`kNN recall@${recall.k} is ${recall.recall.toFixed(3)} (below ${RECALL_WARN_BELOW}) with the ${engine.name} engine: the map and regions rest on this graph. The rows may have little cluster structure; --knn-engine exact searches every pair (cost grows with features² × d).`);
+  }
 
   const xy = await log.stage("Laying out (UMAP)", (p) => {
     const hit = cache.load("layout", layoutKey, (e) => layoutFromEntry(e, n));

@@ -75,6 +75,8 @@ Options:
   --tile-capacity <n>    points per map tile (default ${DEFAULTS.tileCapacity})
   --shard-size <n>       features per feature shard (default ${DEFAULTS.shardSize})
   --recall-sample <n>    features sampled to measure kNN recall (default: 1000 up to 16,384 features, fewer above, at least 200)
+  --knn-engine <name>    auto (default: HNSW up to 5,000 features, every pair up to 2^35 features² × d,
+                         then the partitioned search), hnsw, exact or partitioned
   --json                 inspect: print the report as JSON
   --quiet                only warnings and errors
   -h, --help             this help
@@ -88,6 +90,15 @@ function int(name: string, v: string | undefined): number | undefined {
 }
 
 class UsageError extends Error {}
+
+const KNN_ENGINES = ["auto", "hnsw", "exact", "partitioned"] as const;
+
+function knnEngineOption(v: string | undefined): (typeof KNN_ENGINES)[number] | undefined {
+  if (v === undefined) return undefined;
+  const found = KNN_ENGINES.find((e) => e === v);
+  if (!found) throw new UsageError(`--knn-engine must be one of ${KNN_ENGINES.join(", ")}, got ${JSON.stringify(v)}`);
+  return found;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -111,6 +122,7 @@ async function main(argv: string[]): Promise<number> {
       "tile-capacity": { type: "string" },
       "shard-size": { type: "string" },
       "recall-sample": { type: "string" },
+      "knn-engine": { type: "string" },
       "d-model": { type: "string" },
       "drop-nonfinite": { type: "boolean" },
       "cache-dir": { type: "string" },
@@ -142,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
   if (values["no-cache"] && values["cache-dir"] !== undefined) throw new UsageError("--no-cache and --cache-dir contradict each other; pass one");
   if (values.config !== undefined) {
     if (dictionary) throw new UsageError(`build --config takes no dictionary path (got ${JSON.stringify(dictionary)}); the config lists the dictionaries`);
-    const perAtlas = ["id", "title", "description", "labels", "activations", "neuronpedia", "k", "seed", "min-dist", "epochs", "tile-capacity", "shard-size", "recall-sample", "d-model", "drop-nonfinite"] as const;
+    const perAtlas = ["id", "title", "description", "labels", "activations", "neuronpedia", "k", "seed", "min-dist", "epochs", "tile-capacity", "shard-size", "recall-sample", "knn-engine", "d-model", "drop-nonfinite"] as const;
     for (const flag of perAtlas) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} describes one atlas; with --config put it in the config's entry for that atlas`);
     }
@@ -171,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
     tileCapacity: int("tile-capacity", values["tile-capacity"]),
     shardSize: int("shard-size", values["shard-size"]),
     recallSample: int("recall-sample", values["recall-sample"]),
+    knnEngine: knnEngineOption(values["knn-engine"]),
     quiet: values.quiet ?? false,
     dModel,
     dropNonFinite: values["drop-nonfinite"] ?? false,

@@ -44,7 +44,7 @@ export interface EstimateInput {
    * The kNN engine that will run (neighbours/knn.ts `knnEngine`); default HNSW. The partitioned
    * engine keeps no index copy of the rows beyond int8 ones, only per-point candidate heaps.
    */
-  engine?: { name: "hnsw" } | { name: "partitioned"; precision: "float32" | "int8"; tracked: number };
+  engine?: { name: "hnsw" } | { name: "exact" } | { name: "partitioned"; precision: "float32" | "int8"; tracked: number };
   /** Unit rows are normalised over the decoder (rows over 4 GiB), so they add nothing. */
   unitInPlace?: boolean;
   /** Total length of the labels (UTF-16 units); their text is counted in `resident`, this sizes the search index. */
@@ -73,6 +73,9 @@ export function estimateMemory(e: EstimateInput): MemoryEstimate {
   if (engine.name === "hnsw") {
     // HNSW keeps its own copy of the vectors plus 2m level-0 links and a header per node.
     add("neighbour index", n * d * 4 + n * (2 * e.m * 4 + 64));
+  } else if (engine.name === "exact") {
+    // Per-query heaps (id + key) of k, and the self dots.
+    add("neighbour index", n * k1 * 16 + n * 8);
   } else {
     // Candidate heaps (id + key) and per-point state; int8 rows; the cosine cache (≤ 1 GiB).
     add("neighbour index", n * engine.tracked * 8 + n * 32 + (engine.precision === "int8" ? n * d : 0) + Math.min(2 ** 30, n * Math.sqrt(n) * 4));
