@@ -116,7 +116,8 @@ const manifest = parseWithFriendlyErrors(
     tiles: tileInfos,
     shards,
     regions: null,
-    search: { engine: "flexsearch", chunks: [] },
+    // No index is written: the map page fetches the directory only when the search box is used.
+    search: { engine: "terms", directory: "search/directory.json", chunks: 0, terms: 0, features: 0 },
     files,
   },
   "synthetic manifest",
