@@ -308,12 +308,7 @@ function buildPartitioned(
 
 /** Every alive point against every other (exactKnn), laid out as a graph: self at slot 0, then k by (distance, id). */
 function buildExact(unit: Float32Array, n: number, d: number, alive: Uint8Array, k: number, threads: number, progress?: Progress): KnnGraph {
-  const k1 = k + 1;
-  const indices = new Int32Array(n * k1);
-  const distances = new Float32Array(n * k1);
-  for (let i = 0; i < n; i++) indices.fill(i, i * k1, (i + 1) * k1);
-  const ids: number[] = [];
-  for (let i = 0; i < n; i++) if (alive[i]) ids.push(i);
+  const { k1, indices, distances, ids } = selfOnlyGraph(n, k, alive);
   if (ids.length >= 2) {
     const found = exactKnn(unit, n, d, alive, ids, k, { threads });
     for (let q = 0; q < ids.length; q++) {
@@ -328,15 +323,19 @@ function buildExact(unit: Float32Array, n: number, d: number, alive: Uint8Array,
   return { n, k1, indices, distances };
 }
 
-function buildHnsw(unit: Float32Array, n: number, d: number, alive: Uint8Array, opts: KnnOptions, progress?: Progress): KnnGraph {
-  const k = opts.k;
+/** A graph whose every row is [i, i, …] at distance 0 (what a dead point keeps), and the alive ids ascending. */
+function selfOnlyGraph(n: number, k: number, alive: Uint8Array): { k1: number; indices: Int32Array; distances: Float32Array; ids: number[] } {
   const k1 = k + 1;
   const indices = new Int32Array(n * k1);
-  const distances = new Float32Array(n * k1);
   for (let i = 0; i < n; i++) indices.fill(i, i * k1, (i + 1) * k1);
-
   const ids: number[] = [];
   for (let i = 0; i < n; i++) if (alive[i]) ids.push(i);
+  return { k1, indices, distances: new Float32Array(n * k1), ids };
+}
+
+function buildHnsw(unit: Float32Array, n: number, d: number, alive: Uint8Array, opts: KnnOptions, progress?: Progress): KnnGraph {
+  const k = opts.k;
+  const { k1, indices, distances, ids } = selfOnlyGraph(n, k, alive);
   const nAlive = ids.length;
   const total = 2 * nAlive;
   if (nAlive < 2) {
