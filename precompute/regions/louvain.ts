@@ -63,29 +63,34 @@ export function symmetricGraph(n: number, from: Int32Array, to: Int32Array, w: F
   return compactRows(n, deg, rawT, rawW);
 }
 
-/** Sort every row by target and sum duplicate targets. */
+/**
+ * Sort every row by target and sum duplicate targets. Each row's weights are summed into a dense
+ * accumulator (in input order, so the sums are the ones a stable sort then a left-to-right sum
+ * gives), and only its distinct targets are sorted, as a typed array. Array#sort with a
+ * comparator over every entry was 1.4 s of the 65,536-feature regions stage; this is a fraction.
+ */
 function compactRows(n: number, offsets: Int32Array, rawT: Int32Array, rawW: Float64Array): WeightedGraph {
   const outOff = new Int32Array(n + 1);
   const outT = new Int32Array(rawT.length);
   const outW = new Float64Array(rawT.length);
-  const order: number[] = [];
+  let span = 0;
+  for (let e = 0; e < rawT.length; e++) if (rawT[e]! >= span) span = rawT[e]! + 1;
+  const acc = new Float64Array(span);
+  const stamp = new Int32Array(span).fill(-1);
   let o = 0;
   for (let i = 0; i < n; i++) {
-    const lo = offsets[i]!;
-    const hi = offsets[i + 1]!;
-    order.length = hi - lo;
-    for (let e = lo; e < hi; e++) order[e - lo] = e;
-    order.sort((a, b) => rawT[a]! - rawT[b]! || a - b);
-    let last = -1;
-    for (const e of order) {
+    const start = o;
+    for (let e = offsets[i]!; e < offsets[i + 1]!; e++) {
       const t = rawT[e]!;
-      if (t === last) outW[o - 1]! += rawW[e]!;
-      else {
-        outT[o] = t;
-        outW[o++] = rawW[e]!;
-        last = t;
+      if (stamp[t] !== i) {
+        stamp[t] = i;
+        acc[t] = 0;
+        outT[o++] = t;
       }
+      acc[t]! += rawW[e]!;
     }
+    outT.subarray(start, o).sort();
+    for (let e = start; e < o; e++) outW[e] = acc[outT[e]!]!;
     outOff[i + 1] = o;
   }
   return { n, offsets: outOff, targets: outT.slice(0, o), weights: outW.slice(0, o) };
