@@ -82,14 +82,18 @@ export type KnnEngine =
   | { name: "partitioned"; precision: "float32" | "int8"; cells: number; maxCandidates: number; farCandidates: number; tracked: number };
 
 /**
- * From this many values (n × d; 262,144 × 2,304 is 6.0e8) the partitioned search ranks candidates
- * by int8 dots. Measured at d = 2,304 on the 2-core build machine: the int8 block kernel makes a
- * pair's dot in ~0.6 of the float32 kernel's time (923 against 1,565 ns a pair, one thread, load
- * 22), and the rows take a quarter of the memory. Whole kNN stage on the 262,144 × 2,304 bench
- * dictionary (BF16): ~400 CPU s and recall@15 0.964 with int8, against 634 CPU s and 0.960 with
- * float32. Below this size float32 stays: it is as fast there and needs no extra re-ranking.
+ * From this many values (n × d) the partitioned search ranks candidates by int8 dots. Measured at
+ * d = 2,304 on the 2-core build machine: the int8 block kernel makes a pair's dot in ~0.6 of the
+ * float32 kernel's time (923 against 1,565 ns a pair, one thread, load 22), and the rows take a
+ * quarter of the memory. Whole kNN stage on a quiet machine (buildKnnGraph with each precision on
+ * the bench dictionaries, wall time over 2 threads, recall@15 on 1,000 sampled points):
+ *   16,384 × 768 (1.3e7):   float32 1.86 s, 0.985;  int8 1.99 s, 0.986 — float32 stays here;
+ *   65,536 × 768 (5.0e7):   float32 10.6 s, 0.969;  int8 9.1 s, 0.968;
+ *   65,536 × 2,304 (1.5e8): float32 21.2 s, 0.977;  int8 18.8 s, 0.980;
+ *   262,144 × 2,304 (6.0e8, BF16, load ~20): 634 against ~400 CPU s, recall 0.960 and 0.964.
+ * 2^25 (3.4e7) sits between the sizes where int8 stopped losing and started winning.
  */
-export const INT8_FROM = 2 ** 29;
+export const INT8_FROM = 2 ** 25;
 /** Extra candidates tracked per point with int8 dots, re-ranked exactly (int8.ts says why 16). */
 export const INT8_EXTRA = 16;
 /** Extra candidates tracked with float32 dots: only float32 rounding can misorder them. */

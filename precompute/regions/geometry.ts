@@ -157,12 +157,13 @@ export function layoutKnn(xy: Float32Array, ids: readonly number[], queries: rea
     const i = queries[q]!;
     const x = xy[i * 2]!;
     const y = xy[i * 2 + 1]!;
-    const notSelf = (t: number): boolean => ids[t] !== i;
-    // One more than needed: when the (k+1)th is as far as the kth, the tie is settled by id over
-    // every point at that distance, not by the tree's queue order.
-    let found = tree.neighbors(x, y, k + 1, Infinity, notSelf);
+    // Two more than needed: one may be the query itself, and when the (k+1)th is as far as the
+    // kth, the tie is settled by id over every point at that distance, not by the tree's queue.
+    let found = tree.neighbors(x, y, k + 2).filter((t) => ids[t] !== i);
     const hyp = (t: number): number => Math.hypot(xy[ids[t]! * 2]! - x, xy[ids[t]! * 2 + 1]! - y);
-    if (found.length > k && hyp(found[k]!) === hyp(found[k - 1]!)) found = tree.neighbors(x, y, Infinity, hyp(found[k]!) * (1 + 1e-12), notSelf);
+    if (found.length > k && hyp(found[k]!) === hyp(found[k - 1]!)) {
+      found = tree.neighbors(x, y, Infinity, hyp(found[k]!) * (1 + 1e-12)).filter((t) => ids[t] !== i);
+    }
     order.length = 0;
     dist.length = 0;
     for (const t of found) {

@@ -449,6 +449,7 @@ function bridgeComponents(m: number, from: Int32Array, to: Int32Array, e: number
     if (a !== b) root[Math.max(a, b)] = Math.min(a, b);
   }
   const bridges: number[] = [];
+  let partSums: { roots: Int32Array; sums: Float64Array } | null = null;
   for (;;) {
     const comps: number[] = [];
     const compOf = new Int32Array(m);
@@ -465,12 +466,22 @@ function bridgeComponents(m: number, from: Int32Array, to: Int32Array, e: number
     }
     const C = comps.length;
     if (C <= 1) return bridges;
-    const mean = new Float64Array(C * d);
-    for (let c = 0; c < m; c++) {
-      const base = compOf[c]! * d;
-      const row = ids[c]! * d;
-      for (let t = 0; t < d; t++) mean[base + t]! += unit[row + t]!;
+    // A component's sum of rows is the sum of its parts' sums: only the first round reads the rows.
+    const sum = new Float64Array(C * d);
+    if (!partSums) {
+      for (let c = 0; c < m; c++) {
+        const base = compOf[c]! * d;
+        const row = ids[c]! * d;
+        for (let t = 0; t < d; t++) sum[base + t]! += unit[row + t]!;
+      }
+    } else {
+      for (let q = 0; q < partSums.roots.length; q++) {
+        const base = index.get(find(partSums.roots[q]!))! * d;
+        for (let t = 0; t < d; t++) sum[base + t]! += partSums.sums[q * d + t]!;
+      }
     }
+    partSums = { roots: Int32Array.from(comps), sums: sum.slice() };
+    const mean = sum;
     for (let k = 0; k < C; k++) {
       let s = 0;
       for (let t = 0; t < d; t++) s += mean[k * d + t]! ** 2;
@@ -480,12 +491,13 @@ function bridgeComponents(m: number, from: Int32Array, to: Int32Array, e: number
     const rep = new Int32Array(C).fill(-1);
     const repDot = new Float64Array(C).fill(-Infinity);
     for (let c = 0; c < m; c++) {
-      const k = compOf[c]!;
+      const base = compOf[c]! * d;
+      const row = ids[c]! * d;
       let s = 0;
-      for (let t = 0; t < d; t++) s += unit[ids[c]! * d + t]! * mean[k * d + t]!;
-      if (s > repDot[k]!) {
-        repDot[k] = s;
-        rep[k] = c;
+      for (let t = 0; t < d; t++) s += unit[row + t]! * mean[base + t]!;
+      if (s > repDot[compOf[c]!]!) {
+        repDot[compOf[c]!] = s;
+        rep[compOf[c]!] = c;
       }
     }
     for (let k = 0; k < C; k++) {

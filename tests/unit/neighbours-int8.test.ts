@@ -77,7 +77,8 @@ describe("partitioned kNN with int8 candidates", () => {
   });
 
   it("is what 'auto' picks past INT8_FROM values or when float32 rows do not fit a WebAssembly memory, and the engine says so", () => {
-    expect(knnEngine(65536, 768, 65536, { ...OPTS, precision: "auto" })).toMatchObject({ name: "partitioned", precision: "float32", tracked: 19 });
+    expect(knnEngine(16384, 768, 16384, { ...OPTS, precision: "auto" })).toMatchObject({ name: "partitioned", precision: "float32", tracked: 19 });
+    expect(knnEngine(65536, 768, 65536, { ...OPTS, precision: "auto" })).toMatchObject({ precision: "int8", tracked: 31 });
     expect(knnEngine(262144, 2304, 262144, { ...OPTS, precision: "auto" })).toMatchObject({ precision: "int8", tracked: 31 });
     expect(knnEngine(1048576, 2304, 1048576, { ...OPTS, precision: "auto", cells: undefined })).toMatchObject({ precision: "int8", cells: 1024 });
     expect(knnEngine(4000, 64, 4000, { ...OPTS, engine: "auto" })).toEqual({ name: "hnsw", m: 16, efConstruction: 200, efSearch: 64 });
