@@ -125,7 +125,7 @@ export const buildParamsSchema = z.object({
           name: z.literal("partitioned"),
           /**
            * Dots that chose the candidates: "float32", or "int8" (rows quantised per row to 8 bits;
-           * used from 2^29 values n × d up). Every stored distance is exact float64 either way.
+           * used from 2^25 values n × d up). Every stored distance is exact float64 either way.
            */
           precision: z.enum(["float32", "int8"]),
           /** k-means cells (default ⌈√alive⌉). */

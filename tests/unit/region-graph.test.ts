@@ -48,7 +48,7 @@ describe("layout kNN", () => {
 });
 
 describe("CSR graphs", () => {
-  function pairSums(n: number, edges: [number, number, number][]): Map<string, number> {
+  function pairSums(edges: [number, number, number][]): Map<string, number> {
     const m = new Map<string, number>();
     for (const [a, b, w] of edges) {
       if (a === b) continue;
@@ -64,7 +64,7 @@ describe("CSR graphs", () => {
     const edges: [number, number, number][] = [];
     for (let e = 0; e < 700; e++) edges.push([Math.floor(random() * n), Math.floor(random() * n), Math.round(random() * 100) / 10]);
     const g = symmetricGraph(n, Int32Array.from(edges, (e) => e[0]), Int32Array.from(edges, (e) => e[1]), Float64Array.from(edges, (e) => e[2]), edges.length);
-    const want = pairSums(n, edges);
+    const want = pairSums(edges);
     const got = new Map<string, number>();
     for (let i = 0; i < n; i++) {
       for (let e = g.offsets[i]!; e < g.offsets[i + 1]!; e++) {
