@@ -136,6 +136,11 @@ export const buildParamsSchema = z.object({
           farCandidates: z.number().int().positive(),
           /** Candidates tracked per point and re-ranked exactly (k + 4 with float32, k + 16 with int8). */
           tracked: z.number().int().positive(),
+          /**
+           * Rounds of neighbour-of-neighbour refinement run after the search (1–3), because the
+           * measured recall was below 0.95 (precompute/neighbours/refine.ts). Absent: none ran.
+           */
+          refineRounds: z.number().int().positive().optional(),
         }),
       ])
       .optional(),

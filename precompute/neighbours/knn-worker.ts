@@ -5,6 +5,7 @@
 import { exactSearch, exactSelfDots, windowScan, type ExactShared, type WindowShared } from "./exact.ts";
 import { Int8Kernel, type QuantisedRows } from "./int8.ts";
 import { assignAll, assignSample, finishRows, searchCells, searchPairs, selfDots, type SearchShared } from "./partitions.ts";
+import { refineRows, type RefineShared } from "./refine.ts";
 import { adoptMemory, Kernel, StagedExact, type BlockKernel, type ExactKernel } from "./simd.ts";
 import { serveTasks } from "./thread-pool.ts";
 
@@ -21,14 +22,15 @@ export interface KnnWorkerInit {
   search?: SearchShared;
   exact?: ExactShared;
   window?: WindowShared;
+  refine?: RefineShared;
 }
 
 export type KnnTask =
-  | { kind: "assign-sample" | "assign-all" | "self" | "cells" | "finish" | "exact-self" | "exact" | "window" }
+  | { kind: "assign-sample" | "assign-all" | "self" | "cells" | "finish" | "exact-self" | "exact" | "window" | "refine" }
   | { kind: "pairs"; pairs: Int32Array };
 
 serveTasks<KnnWorkerInit, KnnTask>((init, slot) => {
-  const { memory, quant, exactMemory, exactShared, d, threads, search, exact, window } = init;
+  const { memory, quant, exactMemory, exactShared, d, threads, search, exact, window, refine } = init;
   for (const m of [memory, exactMemory]) if (m) adoptMemory(m);
   const f32 = memory ? new Kernel(memory, d, slot) : null;
   const kernel: BlockKernel | null = quant ? new Int8Kernel(quant, slot) : f32;
@@ -60,6 +62,8 @@ serveTasks<KnnWorkerInit, KnnTask>((init, slot) => {
         return exactSearch(exact!, f32!, slot, threads);
       case "window":
         return windowScan(window!, f32!, slot, threads);
+      case "refine":
+        return refineRows(refine!, exactKernel(), slot, threads);
     }
   };
 });

@@ -28,6 +28,7 @@ import type { KnnGraph, Progress } from "../stages.ts";
 import { createExactShared, createWindowShared, exactSearch, exactSelfDots, finishWindowed, windowScan, type ExactShared } from "./exact.ts";
 import { allocateQuantised, Int8Kernel, quantiseRow, type QuantisedRows } from "./int8.ts";
 import type { KnnTask, KnnWorkerInit } from "./knn-worker.ts";
+import { createRefineShared, refineRows } from "./refine.ts";
 import {
   assignAll, assignSample, buildCells, cosineDistance, createShared, defaultCells, finishRows, initCentroids,
   listPairs, pairsWork, searchCells, searchPairs, selfDots, updateCentroids, type CosineCache,
@@ -308,6 +309,41 @@ function buildPartitioned(
   }
   // Copy out of the shared buffers so callers get ordinary arrays and the search state can go.
   return { n, k1, indices: s.indices.slice(), distances: s.distances.slice() };
+}
+
+/** Options of `refineKnnGraph`. */
+export interface RefineOptions {
+  /** Threads, the main one included; default: the machine's cores (≤ 8). */
+  threads?: number;
+  /** Reverse neighbours searched per point (those holding it nearest); default k. */
+  reverse?: number;
+}
+
+/**
+ * One round of neighbour-of-neighbour refinement (refine.ts): a new graph in which every alive
+ * point's row is the k nearest among its old neighbours and the neighbours of its neighbours and
+ * reverse neighbours, by exact distance. Rows never get worse; dead rows are unchanged.
+ */
+export function refineKnnGraph(unit: Float32Array, n: number, d: number, alive: Uint8Array, graph: KnnGraph, opts: RefineOptions = {}): KnnGraph {
+  checkShape(unit, n, d, alive);
+  if (graph.n !== n) throw new Error(`refineKnnGraph: graph has ${graph.n} points, data has ${n}`);
+  const exact = exactRows(unit, n, d);
+  const exactKernel = exactKernelFor(exact.memory, unit, d, 0);
+  const self = new Float64Array(n);
+  for (let i = 0; i < n; i++) if (alive[i]) self[i] = exactKernel.exactPair(i, i);
+  const s = createRefineShared(graph, alive, self, opts.reverse ?? graph.k1 - 1);
+  // Workers need the float32 rows where they can read them (a WebAssembly memory or a SharedArrayBuffer).
+  // About (k + reverse) · k candidates a point; small graphs are not worth the workers' start-up.
+  const work = n * (graph.k1 - 1 + (opts.reverse ?? graph.k1 - 1)) * (graph.k1 - 1) * d;
+  const threads = !(exact.memory || exact.shared) ? 1 : opts.threads !== undefined ? threadCount(opts) : work >= PARALLEL_WORK ? defaultThreads() : 1;
+  const init: KnnWorkerInit = { memory: null, quant: null, exactMemory: exact.memory, exactShared: exact.shared, d, threads, refine: s };
+  const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;
+  try {
+    runAll(pool, { kind: "refine" }, () => refineRows(s, exactKernel, 0, threads));
+  } finally {
+    pool?.close();
+  }
+  return { n, k1: graph.k1, indices: s.indices.slice(), distances: s.distances.slice() };
 }
 
 /** Every alive point against every other (exactKnn), laid out as a graph: self at slot 0, then k by (distance, id). */

@@ -1,0 +1,109 @@
+/**
+ * Neighbour-of-neighbour refinement (precompute/neighbours/refine.ts): on flat data, where the
+ * partitioned search runs out of budget, it must raise recall, never make a row worse, keep the
+ * graph's invariants and bytes across thread counts; and the build must run it when, and only
+ * when, measured recall is below the target.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { buildAtlas } from "../../precompute/build.ts";
+import { buildKnnGraph, measureRecall, refineKnnGraph, type KnnOptions } from "../../precompute/neighbours/knn.ts";
+import { normaliseRows } from "../../precompute/neighbours/normalise.ts";
+import { gaussian, rng } from "../../precompute/random.ts";
+import { writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
+
+const OPTS: KnnOptions = { k: 15, m: 16, efConstruction: 200, efSearch: 64, seed: 7, engine: "partitioned" };
+
+/** Gaussian rows: no clusters, where the partitioned search's far budget runs out first. */
+function flat(n: number, d: number, seed: number): Float32Array {
+  const r = rng(seed, "flat-rows");
+  const x = new Float32Array(n * d);
+  for (let i = 0; i < x.length; i++) x[i] = gaussian(r);
+  return x;
+}
+
+const same = (a: ArrayBufferView, b: ArrayBufferView): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+describe("kNN refinement on flat data", () => {
+  const n = 6000;
+  const d = 16;
+  const x = flat(n, d, 5);
+  for (const dead of [11, 4000]) x.fill(0, dead * d, (dead + 1) * d);
+  const { unit, alive } = normaliseRows(x, n, d);
+  const before = buildKnnGraph(unit, n, d, alive, { ...OPTS, threads: 1 });
+  const after = refineKnnGraph(unit, n, d, alive, before, { threads: 1 });
+  const recall = (g: typeof before) => measureRecall(unit, n, d, alive, g, { k: 15, seed: 3, sample: 1500 }).recall;
+
+  it("raises recall well above the partitioned search's", () => {
+    const r0 = recall(before);
+    const r1 = recall(after);
+    expect(r0).toBeLessThan(0.9); // the case refinement is for
+    expect(r1).toBeGreaterThan(r0 + 0.1);
+  });
+
+  it("never makes a row worse, keeps self first, (distance, id) order and exact distances, and leaves dead rows alone", () => {
+    const k1 = after.k1;
+    // Violations are counted, not asserted one by one (90,000 expects would dominate the run).
+    const bad = { self: 0, dead: 0, worse: 0, neighbour: 0, order: 0, distance: 0 };
+    for (let i = 0; i < n; i++) {
+      const base = i * k1;
+      if (after.indices[base] !== i) bad.self++;
+      if (!alive[i]) {
+        if (!same(after.indices.subarray(base, base + k1), before.indices.subarray(base, base + k1))) bad.dead++;
+        continue;
+      }
+      for (let t = 1; t < k1; t++) {
+        const j = after.indices[base + t]!;
+        const cur = after.distances[base + t]!;
+        if (cur > before.distances[base + t]!) bad.worse++;
+        if (!alive[j] || j === i) bad.neighbour++;
+        if (t > 1) {
+          const prev = after.distances[base + t - 1]!;
+          if (!(prev < cur || (prev === cur && after.indices[base + t - 1]! < j))) bad.order++;
+        }
+        let dot = 0;
+        for (let c = 0; c < d; c++) dot += unit[i * d + c]! * unit[j * d + c]!;
+        if (Math.abs(cur - (1 - dot)) > 1e-6) bad.distance++;
+      }
+    }
+    expect(bad).toEqual({ self: 0, dead: 0, worse: 0, neighbour: 0, order: 0, distance: 0 });
+  });
+
+  it("gives the same bytes on one thread and on two", () => {
+    const two = refineKnnGraph(unit, n, d, alive, before, { threads: 2 });
+    expect(same(two.indices, after.indices)).toBe(true);
+    expect(same(two.distances, after.distances)).toBe(true);
+  });
+});
+
+describe("the build and refinement", () => {
+  const root = mkdtempSync(join(tmpdir(), "atlas-refine-"));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const n = 3000;
+  const d = 16;
+  const dict = join(root, "flat");
+  writeSaeLensFolder(dict, { decoder: flat(n, d, 9), cluster: new Int32Array(n), n, d });
+
+  it("refines a partitioned graph whose measured recall is below 0.95, records the rounds, and reports the higher recall", async () => {
+    const { manifest } = await buildAtlas({ dictionary: dict, out: join(root, "atlas"), quiet: true, cache: false, knnEngine: "partitioned" });
+    const engine = manifest.params.knn.engine;
+    expect(engine?.name).toBe("partitioned");
+    const rounds = engine?.name === "partitioned" ? engine.refineRounds : undefined;
+    expect(rounds).toBeGreaterThanOrEqual(1);
+
+    // The unrefined graph, measured on the same sample the build used, was below the target.
+    const { unit, alive } = normaliseRows(flat(n, d, 9), n, d);
+    const raw = buildKnnGraph(unit, n, d, alive, { ...OPTS, seed: manifest.params.seed });
+    const r0 = measureRecall(unit, n, d, alive, raw, { k: 15, seed: manifest.params.seed });
+    expect(r0.recall).toBeLessThan(0.95);
+    expect(manifest.quality.knnRecall.recall).toBeGreaterThan(r0.recall);
+  });
+
+  it("does not refine when recall is already above the target (the exact engine)", async () => {
+    const { manifest } = await buildAtlas({ dictionary: dict, out: join(root, "exact"), quiet: true, cache: false, knnEngine: "exact" });
+    expect(manifest.params.knn.engine).toEqual({ name: "exact" });
+    expect(manifest.quality.knnRecall.recall).toBe(1);
+  });
+});
