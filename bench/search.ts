@@ -111,6 +111,7 @@ function generatedLabels(words: readonly string[], n: number): Case {
   for (const e of entries) for (const w of e.label.split(" ")) counts.set(w, (counts.get(w) ?? 0) + 1);
   const rare = vocab.slice(40_000).find((w) => counts.get(w) === 1) ?? vocab.at(-1)!;
   const pair = entries[4242]!.label.split(" ").slice(0, 2).join(" ");
+  const whole = entries[4243]!.label;
   return {
     name: `generated-${n}`,
     entries,
@@ -122,6 +123,8 @@ function generatedLabels(words: readonly string[], n: number): Case {
       { kind: "typo", text: "hurricaen" },
       { kind: "id", text: "#123456" },
       { kind: "two words", text: pair },
+      // A label typed in full: it should come first.
+      { kind: "whole label", text: whole },
     ],
   };
 }

@@ -427,7 +427,7 @@ export const manifestSchema = z.object({
   regions: regionsInfoSchema.nullable(),
   /** Search index: a small directory file that routes each term to its chunk (see searchDirectorySchema). */
   search: z.object({
-    /** Index layout: sorted terms with posting lists by importance (see SearchChunk). */
+    /** Index layout: sorted keys, each with per-word posting lists (see SearchChunk; format version 3 and up). */
     engine: z.literal("terms"),
     /** Path of the directory file, relative to the atlas folder. */
     directory: relPathSchema,
@@ -565,9 +565,22 @@ export type SearchDirectory = z.infer<typeof searchDirectorySchema>;
  * A feature as a search file carries it: [rank, id, label]. The rank is the feature's place in
  * one atlas-wide importance order (fewer label terms first, then higher density, then smaller
  * id; 0 = most important), so posting lists, which hold ranks, sort by importance, and lists from
- * different files merge without more data.
+ * different files merge without more data. "Label terms" counts distinct index keys.
  */
 export const searchFeatureSchema = z.tuple([z.number().int().nonnegative(), featureIdSchema, z.string()]);
+
+/**
+ * One word form of an index key: [word, postings, first postings (ranks), paths of the further
+ * pages]. The word is a `searchTerms` token whose key is the entry's (e.g. "they" under key
+ * "the"); the postings are the features whose label holds that word. Order: features whose whole
+ * label is the word (a label equal to a one-word query) first, then by ascending rank; the first
+ * postings are the head of that order and the pages (SearchMorePage) hold the rest, in order. A
+ * key's forms are sorted by word and share one byte budget in the chunk, given out one posting
+ * per form in turn, so each word of a common key keeps its own best postings. A feature whose
+ * label holds two words of one key is listed under both.
+ */
+export const searchFormSchema = z.tuple([z.string().min(1), z.number().int().positive(), z.array(z.number().int().nonnegative()), z.array(relPathSchema)]);
+export type SearchForm = z.infer<typeof searchFormSchema>;
 
 /**
  * One search chunk (`search/<n>.<hash>.json`): the index keys of one directory range, each with
@@ -579,11 +592,12 @@ export const searchFeatureSchema = z.tuple([z.number().int().nonnegative(), feat
 export const searchChunkSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
   /**
-   * [key, total postings, first postings (ranks, ascending), paths of the further pages]: every
-   * key of the range, sorted. A common key lists only its most important postings here; the rest
-   * are in "more" pages (SearchMorePage), in rank order, fetched only when a query needs them.
+   * [key, postings of the key, its word forms]: every key of the range, sorted. The postings of a
+   * key are split by the word (the `searchTerms` token, before encoding) that put the feature
+   * there, so that a query reaches the features holding its own word even when a sound-alike
+   * word of the same key is far more common ("the" and "they" are both key "the").
    */
-  terms: z.array(z.tuple([z.string(), z.number().int().positive(), z.array(z.number().int().nonnegative()), z.array(relPathSchema)])),
+  terms: z.array(z.tuple([z.string(), z.number().int().positive(), z.array(searchFormSchema)])),
   /**
    * [prefix, postings of all keys with the prefix, most important of them (ranks, ascending)],
    * sorted: for each prefix of this range whose keys run on into later chunks, so that a short
@@ -595,7 +609,7 @@ export const searchChunkSchema = z.object({
 });
 export type SearchChunk = z.infer<typeof searchChunkSchema>;
 
-/** A further page of one common key's postings: its features, by ascending rank. */
+/** A further page of one word form's postings (see searchFormSchema): its features, in the form's order. */
 export const searchMorePageSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
   features: z.array(searchFeatureSchema),

@@ -3,12 +3,20 @@
  * query's terms fall in (Pagefind's approach; see contract/atlas.ts, SearchDirectory and
  * SearchChunk, for the files).
  *
- * Every label is split into index keys (`indexTerms`, shared with the browser). Features get one
- * atlas-wide importance rank (fewer label terms first, then higher density, then smaller id), and
- * every posting list holds ranks in ascending order, so the head of a list is its best part:
- * - a key keeps at most `headPostings` postings (and `headBytes` of their labels) in its chunk;
- *   the rest go to "more" pages, fetched only when a query needs them. So a common word costs
- *   the same as a rare one until a query needs more than its first 48 postings;
+ * Every label is split into words (`searchTerms`) and each word into its index key (`indexKey`,
+ * shared with the browser). Features get one atlas-wide importance rank (fewer label keys first,
+ * then higher density, then smaller id), and posting lists hold ranks best first, so the head of a
+ * list is its best part:
+ * - a key's postings are split by word form: "the" and "they" share the key "the" (the encoder
+ *   merges sound-alike letters), but each keeps its own list. Ordered by importance alone, the
+ *   48 postings a common key keeps in its chunk could all be "they", and a query for "the" would
+ *   never see a label holding "the" itself. A form's list puts the labels that are exactly the
+ *   word first (a label equal to a one-word query), then goes by rank;
+ * - a key keeps at most `headPostings` postings per form, and `headBytes` of postings and labels
+ *   over all its forms, in its chunk, handed out one posting per form in turn (commonest form
+ *   first), so a rare form of a common key is listed whole and a common one keeps its best;
+ *   the rest go to the form's "more" pages, fetched only when a query needs them. So a common
+ *   word costs the same as a rare one until a query needs more than its first postings;
  * - a prefix whose keys run across a chunk boundary gets a bounded list of the best features of
  *   all its keys, stored in the chunk the prefix routes to, so "s" or "hur" costs one chunk, not
  *   every chunk from "s" to "sz".
@@ -26,8 +34,8 @@
  * and prefix lists exist only where chunk boundaries make them necessary, bounded. The flexsearch
  * Encoder (sound-alike letters, repeated letters) is kept for the keys.
  */
-import { FORMAT_VERSION, type SearchChunk, type SearchDirectory, type SearchMorePage } from "../../contract/atlas.ts";
-import { indexTerms } from "../../src/client/search-index.ts";
+import { FORMAT_VERSION, searchTerms, type SearchChunk, type SearchDirectory, type SearchForm, type SearchMorePage } from "../../contract/atlas.ts";
+import { indexKey } from "../../src/client/search-index.ts";
 
 export interface SearchEntry {
   id: number;
@@ -39,9 +47,9 @@ export interface SearchEntry {
 export interface SearchIndexOptions {
   /** Largest chunk file, in bytes of JSON; only a single longer label exceeds it. Default 32 KB. */
   maxChunkBytes?: number;
-  /** Postings a key keeps in its chunk before the rest go to more pages. Default 48. */
+  /** Postings a word form keeps in its chunk before the rest go to more pages. Default 48. */
   headPostings?: number;
-  /** Bytes of postings (ranks and labels) a key keeps in its chunk. Default maxChunkBytes / 4. */
+  /** Bytes of postings (ranks and labels) a key keeps in its chunk, over all its forms. Default maxChunkBytes / 4. */
   headBytes?: number;
   /** Postings a prefix list keeps. Default 24. */
   prefixPostings?: number;
@@ -76,23 +84,36 @@ interface Doc {
   id: number;
   label: string;
   density: number;
-  keys: string[];
+  /** Distinct index keys of the label: the first criterion of importance. */
+  keyCount: number;
+  /** Distinct words of the label that have an index key, in label order (shared strings). */
+  words: string[];
+  /** The label's one word, when it has exactly one: such a feature leads that word's list. */
+  whole: string | null;
   rank: number;
   /** JSON of [rank, id, label] plus its comma. */
   bytes: number;
 }
 
+interface Form {
+  word: string;
+  /** All postings of the form, in its order (whole-label matches, then rank). */
+  list: number[];
+  head: number[];
+  rest: number[];
+}
+
 interface Item {
   key: string;
   kind: "prefix" | "term";
-  /** Postings kept in the chunk (ranks, ascending). */
+  /** Postings kept in the chunk: of all forms together for a term (each rank once), ascending for a prefix. */
   head: number[];
   /** All postings of the key (for a term) or the prefix (for a prefix list). */
   count: number;
   /** Bytes of the entry's own JSON, without its features. */
   bytes: number;
-  /** More pages of a term: their postings, filled once chunks are final. */
-  rest: number[];
+  /** A term's word forms, sorted by word. */
+  forms: Form[];
 }
 
 const CHUNK_ENVELOPE = JSON.stringify({ formatVersion: FORMAT_VERSION, terms: [], prefixes: [], features: [] } satisfies SearchChunk).length;
@@ -114,7 +135,7 @@ export function shortestBound(previousLast: string, first: string): string {
 function compareDocs(a: Doc, b: Doc): number {
   const da = Number.isFinite(a.density) ? a.density : -Infinity;
   const db = Number.isFinite(b.density) ? b.density : -Infinity;
-  return a.keys.length - b.keys.length || db - da || a.id - b.id;
+  return a.keyCount - b.keyCount || db - da || a.id - b.id;
 }
 
 export function buildSearchIndex(entries: readonly SearchEntry[], sink: SearchFileSink, opts: SearchIndexOptions = {}): BuiltSearchIndex {
@@ -129,13 +150,26 @@ export function buildSearchIndex(entries: readonly SearchEntry[], sink: SearchFi
 
   const docs: Doc[] = [];
   const seenIds = new Set<number>();
+  const interned = new Map<string, string>();
   for (const e of entries) {
     if (!Number.isInteger(e.id) || e.id < 0) throw new Error(`search: feature id ${e.id} is not a non-negative integer`);
     if (typeof e.label !== "string") throw new Error(`search: label of feature ${e.id} is not a string`);
     if (seenIds.has(e.id)) throw new Error(`search: feature ${e.id} has two labels`);
     seenIds.add(e.id);
-    const keys = indexTerms(e.label).map((t) => t.key);
-    if (keys.length) docs.push({ id: e.id, label: e.label, density: e.density ?? NaN, keys, rank: 0, bytes: 0 });
+    const all = searchTerms(e.label);
+    const words: string[] = [];
+    const keys = new Set<string>();
+    for (const w of all) {
+      const key = indexKey(w);
+      if (key === null) continue;
+      // One string per distinct word: a million labels repeat a few tens of thousands of words.
+      let word = interned.get(w);
+      if (word === undefined) interned.set(w, (word = w));
+      if (!words.includes(word)) words.push(word);
+      keys.add(key);
+    }
+    const whole = all.length === 1 ? words[0] ?? null : null;
+    if (words.length) docs.push({ id: e.id, label: e.label, density: e.density ?? NaN, keyCount: keys.size, words, whole, rank: 0, bytes: 0 });
   }
   docs.sort(compareDocs);
   docs.forEach((d, rank) => {
@@ -143,22 +177,32 @@ export function buildSearchIndex(entries: readonly SearchEntry[], sink: SearchFi
     d.bytes = jsonBytes([rank, d.id, d.label]) + 1;
   });
 
-  // Posting lists in rank order, because docs are.
+  // Posting lists in rank order, because docs are: per key, and per key and word.
   const postings = new Map<string, number[]>();
+  const formPostings = new Map<string, Map<string, number[]>>();
   for (const d of docs) {
-    for (const key of d.keys) {
+    for (const word of d.words) {
+      const key = indexKey(word)!;
       let list = postings.get(key);
       if (!list) postings.set(key, (list = []));
-      list.push(d.rank);
+      // Two words of one key ("they said the") post the feature to the key once.
+      if (list.at(-1) !== d.rank) list.push(d.rank);
+      let forms = formPostings.get(key);
+      if (!forms) formPostings.set(key, (forms = new Map()));
+      let formList = forms.get(word);
+      if (!formList) forms.set(word, (formList = []));
+      formList.push(d.rank);
     }
   }
   const keys = [...postings.keys()].sort();
+
+  const postingBytes = (r: number): number => docs[r]!.bytes + String(r).length + 1;
 
   const headOf = (list: readonly number[], maxCount: number): number[] => {
     const head: number[] = [];
     let bytes = 0;
     for (const r of list) {
-      const b = docs[r]!.bytes + String(r).length + 1;
+      const b = postingBytes(r);
       if (head.length >= maxCount || (head.length > 0 && bytes + b > headBytes)) break;
       head.push(r);
       bytes += b;
@@ -167,11 +211,44 @@ export function buildSearchIndex(entries: readonly SearchEntry[], sink: SearchFi
   };
 
   const termItems: Item[] = keys.map((key) => {
-    const list = postings.get(key)!;
-    const head = headOf(list, headPostings);
-    const rest = list.slice(head.length);
-    const bytes = jsonBytes([key, list.length, head, []]) + 1 + countPages(rest, docs, maxChunkBytes, pagePostings) * MORE_PATH_BYTES;
-    return { key, kind: "term", head, count: list.length, bytes, rest };
+    const count = postings.get(key)!.length;
+    const forms: Form[] = [...formPostings.get(key)!]
+      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([word, ranks]) => {
+        // A label that is exactly this word is what a one-word query wants first: it leads.
+        const whole = ranks.filter((r) => docs[r]!.whole === word);
+        const list = whole.length ? [...whole, ...ranks.filter((r) => docs[r]!.whole !== word)] : ranks;
+        return { word, list, head: [], rest: [] };
+      });
+    // One posting per form in turn, commonest form first, until every form has its share or the
+    // key's bytes run out: a key's share of its chunk stays what it was with one list.
+    const turns = [...forms].sort((a, b) => b.list.length - a.list.length || (a.word < b.word ? -1 : 1));
+    let bytes = 0;
+    let given = 0;
+    for (let turn = 0, full = false; !full; turn++) {
+      let grew = false;
+      for (const f of turns) {
+        if (turn >= Math.min(f.list.length, headPostings)) continue;
+        const b = postingBytes(f.list[turn]!);
+        if (given > 0 && bytes + b > headBytes) {
+          full = true;
+          break;
+        }
+        f.head.push(f.list[turn]!);
+        bytes += b;
+        given++;
+        grew = true;
+      }
+      if (!grew) break;
+    }
+    let pages = 0;
+    for (const f of forms) {
+      f.rest = f.list.slice(f.head.length);
+      pages += countPages(f.rest, docs, maxChunkBytes, pagePostings);
+    }
+    const head = [...new Set(forms.flatMap((f) => f.head))];
+    const entry = [key, count, forms.map((f) => [f.word, f.list.length, f.head, []] satisfies SearchForm)];
+    return { key, kind: "term", head, count, bytes: jsonBytes(entry) + 1 + pages * MORE_PATH_BYTES, forms };
   });
 
   /** The best postings over all keys in keys[lo, hi), and how many there are in all. */
@@ -182,7 +259,7 @@ export function buildSearchIndex(entries: readonly SearchEntry[], sink: SearchFi
     for (; lo < hi; lo++) for (const r of postings.get(keys[lo]!)!) all.add(r);
     const sorted = [...all].sort((a, b) => a - b);
     const head = headOf(sorted, prefixPostings);
-    return { key: prefix, kind: "prefix", head, count: sorted.length, bytes: jsonBytes([prefix, sorted.length, head]) + 1, rest: [] };
+    return { key: prefix, kind: "prefix", head, count: sorted.length, bytes: jsonBytes([prefix, sorted.length, head]) + 1, forms: [] };
   };
 
   const prefixItems = new Map<string, Item>();
@@ -219,16 +296,19 @@ export function buildSearchIndex(entries: readonly SearchEntry[], sink: SearchFi
         prefixes.push([item.key, item.count, item.head]);
         continue;
       }
-      const more: string[] = [];
-      for (let start = 0; start < item.rest.length; ) {
-        const end = pageEnd(item.rest, start, docs, maxChunkBytes, pagePostings);
-        const page: Feature[] = item.rest.slice(start, end).map((r) => [r, docs[r]!.id, docs[r]!.label]);
-        start = end;
-        const json = JSON.stringify({ formatVersion: FORMAT_VERSION, features: page } satisfies SearchMorePage);
-        bytes.more += Buffer.byteLength(json);
-        more.push(sink.more(c, pages++, json));
-      }
-      terms.push([item.key, item.count, item.head, more]);
+      const forms: SearchForm[] = item.forms.map((f) => {
+        const more: string[] = [];
+        for (let start = 0; start < f.rest.length; ) {
+          const end = pageEnd(f.rest, start, docs, maxChunkBytes, pagePostings);
+          const page: Feature[] = f.rest.slice(start, end).map((r) => [r, docs[r]!.id, docs[r]!.label]);
+          start = end;
+          const json = JSON.stringify({ formatVersion: FORMAT_VERSION, features: page } satisfies SearchMorePage);
+          bytes.more += Buffer.byteLength(json);
+          more.push(sink.more(c, pages++, json));
+        }
+        return [f.word, f.list.length, f.head, more];
+      });
+      terms.push([item.key, item.count, forms]);
     }
     const features: Feature[] = [...named].sort((a, b) => a - b).map((r) => [r, docs[r]!.id, docs[r]!.label]);
     const json = JSON.stringify({ formatVersion: FORMAT_VERSION, terms, prefixes, features } satisfies SearchChunk);

@@ -3,33 +3,41 @@
  *
  * The index (`precompute/search/chunks.ts` writes it; contract/atlas.ts describes the files) is a
  * small directory of sorted term ranges and one chunk per range. A query fetches the directory once
- * (about 45 bytes per chunk), then, per query term, the one chunk its key routes to. Each chunk holds
- * its keys' best postings (by the atlas-wide importance rank) with their labels, and, for prefixes
- * that run on into later chunks, a short list of the best features of the whole prefix. A very
- * common word's further postings sit in "more" pages, fetched only when a query needs them (a
- * multi-word query whose rarest word is still common). This module is framework-free: the search
- * box UI sits on top of it.
+ * (about 45 bytes per chunk), then, per query word, the one chunk its key routes to. Each chunk holds
+ * its keys' best postings with their labels, split by word form (the key "the" has a list for
+ * "the" and one for "they"), and, for prefixes that run on into later chunks, a short list of the
+ * best features of the whole prefix. A common word's further postings sit in "more" pages, fetched
+ * only when a query needs them (a multi-word query whose rarest word is still common). This module
+ * is framework-free: the search box UI sits on top of it.
  *
- * Matching, per query term (terms are AND-ed, and every term matches as a prefix):
- * 1. The term is encoded as the index was (SEARCH_ENCODER_OPTIONS: sound-alike letters merged,
+ * Finding candidates, per query word (words are AND-ed, and every word matches as a prefix):
+ * 1. The word is encoded as the index was (SEARCH_ENCODER_OPTIONS: sound-alike letters merged,
  *    repeated letters collapsed), so "lirical" finds "lyrical" and "hurrycane" finds "hurricane".
- * 2. In the chunk the key routes to: every key starting with it (a binary search), plus the
- *    chunk's list for the prefix when its keys run on into later chunks. Candidates of a prefix
- *    that spans chunks are therefore its best features, not all of them.
+ * 2. In the chunk the key routes to: every form of every key starting with it (a binary search),
+ *    plus the chunk's list for the prefix when its keys run on into later chunks. Candidates of a
+ *    prefix that spans chunks are therefore its best features, not all of them. The form equal to
+ *    the word itself has its own list, so labels holding the word are reached however common its
+ *    sound-alikes are.
  * 3. Only when that finds nothing: typo fallback. Keys within edit distance 1 (2 for encoded keys
  *    of 8+ letters) of a prefix of an index key, sharing its first two letters, are searched
- *    instead, in the few chunks around where the term would sort. So "hurricaen" and "lyrcal" still
- *    work, but a typo in the first two letters does not: routing is by the start of the term.
- * The term with the fewest postings drives the query; the others are checked on its candidates'
- * labels.
+ *    instead, in the few chunks around where the word would sort. So "hurricaen" and "lyrcal"
+ *    still work, but a typo in the first two letters does not: routing is by the start of the word.
+ * The word with the fewest postings drives the query; the others are checked on its candidates'
+ * labels. While fewer than `limit` results hold the driving word itself, its further pages are
+ * read (at most `maxMorePages`).
  *
  * A numeric query ("1234" or "#1234") also names a feature directly: that feature comes first,
  * with its label when a label match found it and null otherwise (the UI shows "Feature #1234"
  * and can fetch the shard); the label search for the digits runs as usual after it.
  *
- * Ranking is deterministic: per query term 3 points when the label has that exact (encoded) term,
- * 2 for a prefix match, 1 for a typo match; ties go to the more important feature (fewer label
- * terms, then higher density, then smaller id: the index's rank).
+ * Ranking is deterministic. Each query word matches a label as its word exactly (5), as the start
+ * of one of its words (4: "hurr" in "hurricane"), as a sound-alike word (3: same key, "they" for
+ * "the"), as the start of a sound-alike word (2), or as a typo (1). A label's score is the worst
+ * of its words' matches plus a fifth of how far their mean is above it; a label equal to the query
+ * (words compared after `searchTerms`: case, accents, spacing and punctuation ignored) scores 6.
+ * So: the whole label first, then labels with every word exactly, then prefixes, sound-alikes and
+ * typos. Ties go to the more important feature (fewer label keys, then higher density, then
+ * smaller id: the index's rank).
  */
 import { Encoder } from "flexsearch";
 import {
@@ -188,11 +196,62 @@ function isNearMiss(key: string, candidate: string): boolean {
   return edits > 0 && candidate.startsWith(key.slice(0, 2)) && prefixEditDistance(key, candidate, edits) <= edits;
 }
 
-/** How well a label (as its index keys) matches one query key: 3 exact, 2 prefix, 1 near miss, 0 not at all. */
-function matchQuality(key: string, labelKeys: readonly string[], fuzzy: boolean): number {
-  if (labelKeys.includes(key)) return 3;
-  if (labelKeys.some((k) => k.startsWith(key))) return 2;
-  return fuzzy && labelKeys.some((k) => isNearMiss(key, k)) ? 1 : 0;
+/** A label as ranking sees it: its words, their keys, and the words joined (for whole-label equality). */
+interface LabelWords {
+  words: string[];
+  keys: string[];
+  text: string;
+}
+
+/** A query word: as typed (after `searchTerms`) and as its index key. */
+interface QueryWord {
+  word: string;
+  key: string;
+}
+
+/** Match qualities of one query word in a label (see the module comment); WHOLE is the whole label. */
+const EXACT = 5;
+const PREFIX = 4;
+const SOUND_ALIKE = 3;
+const SOUND_ALIKE_PREFIX = 2;
+const TYPO = 1;
+const WHOLE = 6;
+
+/** How well a label matches one query word: EXACT … TYPO, or 0 when it does not. */
+function matchQuality(q: QueryWord, label: LabelWords, fuzzy: boolean): number {
+  if (label.words.includes(q.word)) return EXACT;
+  if (label.words.some((w) => w.startsWith(q.word))) return PREFIX;
+  if (label.keys.includes(q.key)) return SOUND_ALIKE;
+  if (label.keys.some((k) => k.startsWith(q.key))) return SOUND_ALIKE_PREFIX;
+  return fuzzy && label.keys.some((k) => isNearMiss(q.key, k)) ? TYPO : 0;
+}
+
+/** A label's score for the query (see the module comment), or 0 when some word does not match. */
+function labelScore(query: readonly QueryWord[], queryText: string, label: LabelWords, fuzzy: boolean): number {
+  let worst = WHOLE;
+  let sum = 0;
+  for (const q of query) {
+    const quality = matchQuality(q, label, fuzzy);
+    if (quality === 0) return 0;
+    worst = Math.min(worst, quality);
+    sum += quality;
+  }
+  if (query.length === 0) return 0;
+  if (label.text === queryText) return WHOLE;
+  return worst + (sum / query.length - worst) / 5;
+}
+
+/** The distinct words of a query that have an index key, in query order. */
+function queryWords(query: string): QueryWord[] {
+  const out: QueryWord[] = [];
+  const seen = new Set<string>();
+  for (const word of searchTerms(query)) {
+    const key = indexKey(word);
+    if (key === null || seen.has(word)) continue;
+    seen.add(word);
+    out.push({ word, key });
+  }
+  return out;
 }
 
 interface Candidate {
@@ -208,24 +267,32 @@ interface LoadedChunk {
   features: Map<number, { id: number; label: string }>;
 }
 
-/** What one query term found: candidates by rank, how many postings it has in all, and its unread pages. */
+/** What one query word found: candidates by rank, how many postings it has in all, and its unread pages. */
 interface TermMatch {
-  key: string;
+  query: QueryWord;
   candidates: Map<number, Candidate>;
   total: number;
-  /** More pages of the exact key, not fetched yet. */
+  /** Whether the index has the word itself (a form of its key equal to it). */
+  exact: boolean;
+  /** More pages, not fetched yet: the word's own when `exact`, else every form's of its key. */
   more: string[];
 }
 
-/** Index keys of a label, memoised: a result's label is checked against every query term. */
-const labelKeyMemo = new Map<string, string[]>();
-function labelKeys(label: string): string[] {
-  let keys = labelKeyMemo.get(label);
-  if (!keys) {
-    if (labelKeyMemo.size >= 100_000) labelKeyMemo.clear();
-    labelKeyMemo.set(label, (keys = indexTerms(label).map((t) => t.key)));
+/** Words and keys of a label, memoised: a result's label is checked against every query word. */
+const labelMemo = new Map<string, LabelWords>();
+function labelWords(label: string): LabelWords {
+  let out = labelMemo.get(label);
+  if (!out) {
+    if (labelMemo.size >= 100_000) labelMemo.clear();
+    const words = searchTerms(label);
+    const keys: string[] = [];
+    for (const w of words) {
+      const k = indexKey(w);
+      if (k !== null && !keys.includes(k)) keys.push(k);
+    }
+    labelMemo.set(label, (out = { words, keys, text: words.join(" ") }));
   }
-  return keys;
+  return out;
 }
 
 export class SearchIndex {
@@ -252,36 +319,32 @@ export class SearchIndex {
     return this.#dir().then(() => undefined);
   }
 
-  /** Features matching every term of `query`, best first; see the module comment for the rules. */
+  /** Features matching every word of `query`, best first; see the module comment for the rules. */
   async search(query: string, limit = 20): Promise<SearchHit[]> {
-    const keys = indexTerms(query).map((t) => t.key);
+    const words = queryWords(query);
     const ranked: (Candidate & { score: number })[] = [];
-    if (keys.length) {
-      const matches = await Promise.all(keys.map((k) => this.#match(k)));
-      // The term with the fewest postings drives; the others are checked on its candidates' labels.
+    if (words.length) {
+      const queryText = searchTerms(query).join(" ");
+      const matches = await Promise.all(words.map((w) => this.#match(w)));
+      // The word with the fewest postings drives; the others are checked on its candidates' labels.
       let primary = matches[0]!;
-      for (const m of matches) if (m.total < primary.total || (m.total === primary.total && m.key.length > primary.key.length)) primary = m;
+      for (const m of matches) if (m.total < primary.total || (m.total === primary.total && m.query.key.length > primary.query.key.length)) primary = m;
       const seen = new Set<number>();
+      // Results holding the driving word itself: its further pages are read until there are enough.
+      let holding = 0;
       const consider = (candidates: Iterable<Candidate>): void => {
         for (const c of candidates) {
           if (seen.has(c.rank)) continue;
           seen.add(c.rank);
-          const own = labelKeys(c.label);
-          let score = 0;
-          for (const k of keys) {
-            const q = matchQuality(k, own, this.#fuzzy);
-            if (q === 0) {
-              score = 0;
-              break;
-            }
-            score += q;
-          }
-          if (score > 0) ranked.push({ ...c, score });
+          const label = labelWords(c.label);
+          const score = labelScore(words, queryText, label, this.#fuzzy);
+          if (score === 0) continue;
+          ranked.push({ ...c, score });
+          if (!primary.exact || label.words.includes(primary.query.word)) holding++;
         }
       };
       consider(primary.candidates.values());
-      // A common driving term lists only its best postings up front; read on while results are short.
-      for (let page = 0; ranked.length < limit && page < Math.min(this.#maxMorePages, primary.more.length); page++) {
+      for (let page = 0; holding < limit && page < Math.min(this.#maxMorePages, primary.more.length); page++) {
         consider(await this.#loadMore(primary.more[page]!));
       }
       ranked.sort((a, b) => b.score - a.score || a.rank - b.rank);
@@ -300,15 +363,16 @@ export class SearchIndex {
     return hits.slice(0, limit);
   }
 
-  /** Candidates for one query key (see the module comment), from the chunk it routes to. */
-  async #match(key: string): Promise<TermMatch> {
+  /** Candidates for one query word (see the module comment), from the chunk its key routes to. */
+  async #match(query: QueryWord): Promise<TermMatch> {
+    const { key } = query;
     const { bounds, paths } = await this.#dir();
-    const out: TermMatch = { key, candidates: new Map(), total: 0, more: [] };
+    const out: TermMatch = { query, candidates: new Map(), total: 0, exact: false, more: [] };
     if (paths.length === 0) return out;
     const home = routeKey(bounds, key);
     const span = chunksForPrefix(bounds, key);
     const chunk = await this.#load(paths[home]!);
-    collectPrefix(chunk, key, out);
+    collectPrefix(chunk, query, out);
     const list = chunk.prefixes.get(key);
     if (list) {
       for (const r of list[2]) addCandidate(chunk, r, out);
@@ -317,7 +381,7 @@ export class SearchIndex {
       // The builder lists every prefix that crosses a boundary; this only runs on an index whose
       // lists are missing, and reads the chunks the prefix spans (a few at most).
       const rest = await Promise.all(span.slice(1, 4).map((i) => this.#load(paths[i]!)));
-      for (const c of rest) collectPrefix(c, key, out);
+      for (const c of rest) collectPrefix(c, query, out);
     }
     if (out.candidates.size || !this.#fuzzy || allowedEdits(key.length) === 0) return out;
 
@@ -328,7 +392,7 @@ export class SearchIndex {
     for (const c of nearby) {
       for (const term of c.terms) {
         if (!isNearMiss(key, term[0])) continue;
-        for (const r of term[2]) addCandidate(c, r, out);
+        for (const form of term[2]) for (const r of form[2]) addCandidate(c, r, out);
         out.total += term[1];
       }
     }
@@ -386,12 +450,18 @@ function addCandidate(chunk: LoadedChunk, rank: number, out: TermMatch): void {
   if (f) out.candidates.set(rank, { rank, id: f.id, label: f.label });
 }
 
-/** Every key of the chunk that starts with `key`: their listed postings, and the exact key's more pages. */
-function collectPrefix(chunk: LoadedChunk, key: string, out: TermMatch): void {
-  for (let i = lowerBound(chunk.terms, key); i < chunk.terms.length && chunk.terms[i]![0].startsWith(key); i++) {
-    const [k, count, head, more] = chunk.terms[i]!;
-    for (const r of head) addCandidate(chunk, r, out);
+/**
+ * Every key of the chunk that starts with the word's key: the listed postings of all their forms,
+ * and the more pages of the word itself (or, when the index lacks the word, of every form of its key).
+ */
+function collectPrefix(chunk: LoadedChunk, query: QueryWord, out: TermMatch): void {
+  for (let i = lowerBound(chunk.terms, query.key); i < chunk.terms.length && chunk.terms[i]![0].startsWith(query.key); i++) {
+    const [k, count, forms] = chunk.terms[i]!;
+    for (const form of forms) for (const r of form[2]) addCandidate(chunk, r, out);
     out.total += count;
-    if (k === key) out.more = more;
+    if (k !== query.key) continue;
+    const own = forms.find((f) => f[0] === query.word);
+    out.exact = own !== undefined;
+    out.more = own ? own[3] : forms.flatMap((f) => f[3]);
   }
 }

@@ -26,10 +26,12 @@ describe("rebuilding over an atlas of another format version", () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-  it("keeps the region slugs of a version-1 atlas, whose region files read the same", () => {
-    const dir = previousAtlas(1);
-    dirs.push(dir);
-    expect(readPreviousRegions(dir)).toEqual([{ slug: "storms-rain", level: 0, members: [0, 2, 3] }]);
+  it("keeps the region slugs of a version-1 or version-2 atlas, whose region files read the same", () => {
+    for (const version of [1, 2]) {
+      const dir = previousAtlas(version);
+      dirs.push(dir);
+      expect(readPreviousRegions(dir), `version ${version}`).toEqual([{ slug: "storms-rain", level: 0, members: [0, 2, 3] }]);
+    }
   });
 
   it("starts afresh, rather than failing, for a version it does not know", () => {

@@ -63,17 +63,41 @@ function expectedRanks(entries: readonly SearchEntry[]): Map<number, number> {
   return new Map(docs.map((e, rank) => [e.id, rank]));
 }
 
-/** Every posting of `key`: the chunk's head, then its more pages, as [rank, id] pairs. */
-function allPostings(b: Built, key: string): [number, number][] {
+/** The entry of `key` in the chunk it routes to. */
+function termEntry(b: Built, key: string): SearchChunk["terms"][number] | undefined {
+  return b.chunks[routeKey(b.bounds, key)]!.terms.find((t) => t[0] === key);
+}
+
+/** Every posting of one word form of `key`: the chunk's head, then its more pages, as [rank, id] pairs in list order. */
+function formPostings(b: Built, key: string, word: string): [number, number][] {
   const chunk = b.chunks[routeKey(b.bounds, key)]!;
-  const entry = chunk.terms.find((t) => t[0] === key);
-  if (!entry) return [];
+  const form = termEntry(b, key)?.[2].find((f) => f[0] === word);
+  if (!form) return [];
   const ids = new Map(chunk.features.map(([rank, id]) => [rank, id]));
-  const out: [number, number][] = entry[2].map((r) => [r, ids.get(r)!]);
-  for (const path of entry[3]) {
+  const out: [number, number][] = form[2].map((r) => [r, ids.get(r)!]);
+  for (const path of form[3]) {
     const page = searchMorePageSchema.parse(JSON.parse(b.files.get(path)!));
     for (const [rank, id] of page.features) out.push([rank, id]);
   }
+  return out;
+}
+
+/** Every posting of `key` over all its forms, each feature once, by ascending rank. */
+function allPostings(b: Built, key: string): [number, number][] {
+  const byRank = new Map<number, number>();
+  for (const form of termEntry(b, key)?.[2] ?? []) for (const [r, id] of formPostings(b, key, form[0])) byRank.set(r, id);
+  return [...byRank].sort((x, y) => x[0] - y[0]);
+}
+
+/**
+ * `n` labels holding "they" (one word, dense: the most important), plus a few holding "thee" and
+ * fewer still holding "the" itself, all less important; ids from `first`.
+ */
+function crowd(first: number, n: number): SearchEntry[] {
+  const out: SearchEntry[] = [];
+  for (let i = 0; i < n; i++) out.push({ id: first + i, label: i % 3 ? "they" : "They!", density: 0.5 - i * 1e-4 });
+  for (let i = 0; i < 60; i++) out.push({ id: first + n + i, label: `thee ${["art", "wert", "shalt"][i % 3]}`, density: 1e-3 });
+  for (let i = 0; i < 5; i++) out.push({ id: first + n + 60 + i, label: `the ${["storm", "rain", "wind", "sea", "sky"][i]}`, density: 1e-4 * (i + 1) });
   return out;
 }
 
@@ -84,10 +108,17 @@ describe("buildSearchIndex", () => {
     expect(entries.length).toBe(444);
   });
 
+  // The fixture's words never share a key; these add sound-alike words of one key ("the", "they",
+  // "thee" are all key "the"; "sturm" is key "storm"), one-word labels, and two forms in one label.
+  const soundAlikes: SearchEntry[] = ["the", "They", "thee", "they said the", "the storm", "sturm und drang", "Storm!", "storms", "they they"].map(
+    (label, i) => ({ id: 10_000 + i, label, density: 0.01 * (i + 1) }),
+  );
+
   for (const max of [undefined, 2048]) {
     describe(`with ${max ?? "the default"} chunk bytes`, () => {
-      const b = build(entries, max ? { maxChunkBytes: max } : {});
-      const ranks = expectedRanks(entries);
+      const all = [...entries, ...soundAlikes];
+      const b = build(all, max ? { maxChunkBytes: max } : {});
+      const ranks = expectedRanks(all);
 
       it("writes a directory of sorted, distinct bounds, the first empty, naming every chunk", () => {
         expect(b.directory.formatVersion).toBe(FORMAT_VERSION);
@@ -95,7 +126,7 @@ describe("buildSearchIndex", () => {
         for (let i = 1; i < b.bounds.length; i++) expect(b.bounds[i - 1]! < b.bounds[i]!).toBe(true);
         if (max) expect(b.chunks.length).toBeGreaterThan(8);
         expect(b.result.chunks).toBe(b.chunks.length);
-        expect(b.result.features).toBe(entries.length);
+        expect(b.result.features).toBe(all.length);
       });
 
       it("keeps each chunk's keys and prefix lists inside its directory range, sorted", () => {
@@ -112,26 +143,38 @@ describe("buildSearchIndex", () => {
         });
       });
 
-      it("round-trips every posting: each feature is found under each of its keys, in rank order, with its label", () => {
-        const byId = new Map(entries.map((e) => [e.id, e.label]));
-        const postings = new Map<string, number[]>();
-        for (const e of entries) for (const { key } of indexTerms(e.label)) postings.set(key, [...(postings.get(key) ?? []), e.id]);
-        let terms = 0;
-        for (const [key, ids] of postings) {
-          const got = allPostings(b, key);
-          expect(got.map(([, id]) => id).sort((x, y) => x - y)).toEqual([...ids].sort((x, y) => x - y));
-          expect(got.map(([r]) => r)).toEqual(ids.map((id) => ranks.get(id)!).sort((x, y) => x - y));
-          for (const [r, id] of got) expect(ranks.get(id)).toBe(r);
-          const entry = b.chunks[routeKey(b.bounds, key)]!.terms.find((t) => t[0] === key)!;
-          expect(entry[1]).toBe(ids.length);
-          terms++;
+      it("round-trips every posting: each feature is found under each word of its label, whole-label matches first, then by rank", () => {
+        const byId = new Map(all.map((e) => [e.id, e.label]));
+        const forms = new Map<string, Map<string, number[]>>();
+        for (const e of all) {
+          for (const word of new Set(searchTerms(e.label))) {
+            const key = indexKey(word)!;
+            const byWord = forms.get(key) ?? new Map<string, number[]>();
+            forms.set(key, byWord.set(word, [...(byWord.get(word) ?? []), e.id]));
+          }
         }
-        expect(b.result.terms).toBe(terms);
+        let multiForm = 0;
+        for (const [key, byWord] of forms) {
+          const entry = termEntry(b, key)!;
+          expect(entry[2].map((f) => f[0])).toEqual([...byWord.keys()].sort());
+          if (byWord.size > 1) multiForm++;
+          for (const [word, ids] of byWord) {
+            const whole = (id: number) => searchTerms(byId.get(id)!).join(" ") === word;
+            const want = [...ids].sort((x, y) => Number(whole(y)) - Number(whole(x)) || ranks.get(x)! - ranks.get(y)!);
+            const got = formPostings(b, key, word);
+            expect(got.map(([, id]) => id), `${key}/${word}`).toEqual(want);
+            for (const [r, id] of got) expect(ranks.get(id)).toBe(r);
+            expect(entry[2].find((f) => f[0] === word)![1]).toBe(ids.length);
+          }
+          expect(entry[1]).toBe(new Set([...byWord.values()].flat()).size);
+        }
+        expect(multiForm).toBe(2);
+        expect(b.result.terms).toBe(forms.size);
         for (const c of b.chunks) for (const [, id, label] of c.features) expect(label).toBe(byId.get(id));
       });
 
       it("gives every prefix that runs across chunks the best features of all its keys, in the chunk it routes to", () => {
-        const keys = [...new Set(entries.flatMap((e) => indexTerms(e.label).map((t) => t.key)))].sort();
+        const keys = [...new Set(all.flatMap((e) => indexTerms(e.label).map((t) => t.key)))].sort();
         const prefixes = new Set(keys.flatMap((k) => Array.from({ length: k.length }, (_, i) => k.slice(0, i + 1))));
         let spanning = 0;
         for (const p of prefixes) {
@@ -165,10 +208,14 @@ describe("buildSearchIndex", () => {
     for (const e of synthetic) for (const { key } of indexTerms(e.label)) counts.set(key, (counts.get(key) ?? 0) + 1);
     const [common, n] = [...counts].sort((a, c) => c[1] - a[1])[0]!;
     expect(n).toBeGreaterThan(500);
-    const entry = b.chunks[routeKey(b.bounds, common)]!.terms.find((t) => t[0] === common)!;
+    const entry = termEntry(b, common)!;
     expect(entry[1]).toBe(n);
-    expect(entry[2].length).toBe(32);
-    expect(entry[3].length).toBeGreaterThan(1);
+    // Its commonest form lists at most 32 postings (its share of the key's bytes), the rest are in pages.
+    const top = [...entry[2]].sort((x, y) => y[1] - x[1])[0]!;
+    expect(top[2].length).toBeGreaterThan(8);
+    expect(top[2].length).toBeLessThanOrEqual(32);
+    expect(top[3].length).toBeGreaterThan(1);
+    for (const f of entry[2]) expect(f[2].length).toBeLessThanOrEqual(32);
     expect(allPostings(b, common).length).toBe(n);
     expect(b.result.largestChunk).toBeLessThanOrEqual(max);
     // Many chunks share a long prefix here ("sto…"): bounds still never repeat.
@@ -194,11 +241,66 @@ describe("buildSearchIndex", () => {
     expect(allPostings(b, indexKey("storm")!).map(([, id]) => id)).toEqual([2, 3, 0, 4, 1]);
   });
 
-  it("is byte-identical whatever the order of the input", () => {
-    const synthetic = syntheticEntries(3000, 9);
-    const a = build(synthetic, { maxChunkBytes: 4096 });
-    const b = build([...synthetic].reverse(), { maxChunkBytes: 4096 });
+  it("is byte-identical for the same input, whatever its order, word forms and their pages included", () => {
+    const input = [...syntheticEntries(3000, 9), ...crowd(3000, 400)];
+    const a = build(input, { maxChunkBytes: 4096 });
+    const again = build(input, { maxChunkBytes: 4096 });
+    const b = build([...input].reverse(), { maxChunkBytes: 4096 });
+    expect([...again.files]).toEqual([...a.files]);
     expect([...b.files]).toEqual([...a.files]);
+    const the = termEntry(a, indexKey("the")!)!;
+    expect(the[2].map((f) => f[0])).toEqual(["the", "thee", "they"]);
+    expect(the[2].map((f) => f[3].length > 0)).toEqual([false, true, true]);
+  });
+
+  it("gives each word of a common key its own head: a rare word keeps its postings beside many more important sound-alikes", () => {
+    const input = crowd(0, 300);
+    const b = build(input);
+    const ranks = expectedRanks(input);
+    const entry = termEntry(b, indexKey("the")!)!;
+    // By importance alone, the labels holding "the" itself come after more than a head of "they"s.
+    const theIds = input.filter((e) => searchTerms(e.label).includes("the")).map((e) => e.id);
+    expect(Math.min(...theIds.map((id) => ranks.get(id)!))).toBeGreaterThan(48);
+    // Each form has its own list, and the short one is listed whole in the chunk.
+    const [the, thee, they] = entry[2];
+    expect([the![0], thee![0], they![0]]).toEqual(["the", "thee", "they"]);
+    expect(the![1]).toBe(theIds.length);
+    expect(the![2].length).toBe(theIds.length);
+    expect(the![3]).toEqual([]);
+    expect(they![2].length).toBe(48);
+    expect(they![3].length).toBeGreaterThan(0);
+    expect(entry[1]).toBe(input.length);
+  });
+
+  it("shares a key's byte budget over its forms, one posting each in turn", () => {
+    // Key "ke": eight words, each in 60 labels, with a budget of about 20 postings for the key.
+    const words = ["key", "ki", "kee", "gee", "ky", "qi", "jee", "cy"];
+    expect(new Set(words.map((w) => indexKey(w))).size).toBe(1);
+    const input = words.flatMap((w, i) => Array.from({ length: 60 }, (_, j) => ({ id: i * 60 + j, label: `${w} number ${j}`, density: 1 / (j + 1) })));
+    const b = build(input, { headBytes: 20 * 40 });
+    const entry = termEntry(b, indexKey("key")!)!;
+    const heads = entry[2].map((f) => f[2].length);
+    expect(Math.max(...heads) - Math.min(...heads)).toBeLessThanOrEqual(1);
+    expect(Math.min(...heads)).toBeGreaterThan(0);
+    const labelBytes = new Map(b.chunks.flatMap((c) => c.features).map((f) => [f[0], JSON.stringify(f).length + 1 + String(f[0]).length + 1]));
+    const used = entry[2].reduce((sum, f) => sum + f[2].reduce((a, r) => a + labelBytes.get(r)!, 0), 0);
+    expect(used).toBeLessThanOrEqual(20 * 40);
+    // Every posting is still reachable through the pages.
+    for (const w of words) expect(formPostings(b, indexKey(w)!, w).length).toBe(60);
+  });
+
+  it("puts a label that is exactly the word first in its list, ahead of more important labels holding it", () => {
+    const input: SearchEntry[] = [
+      ...Array.from({ length: 80 }, (_, i) => ({ id: i, label: i % 2 ? "the the" : "the, The", density: 0.5 })),
+      { id: 500, label: "The.", density: 1e-6 },
+      { id: 501, label: "the", density: 1e-7 },
+    ];
+    const b = build(input);
+    const ranks = expectedRanks(input);
+    const postings = formPostings(b, "the", "the").map(([, id]) => id);
+    expect(postings.slice(0, 2)).toEqual([500, 501]);
+    expect(ranks.get(500)).toBe(80);
+    expect(termEntry(b, "the")![2][0]![2].slice(0, 2)).toEqual([ranks.get(500), ranks.get(501)]);
   });
 
   it("cuts bounds to the shortest prefix that sorts after the previous chunk", () => {

@@ -217,8 +217,8 @@ describe("SearchIndex over 20,000 synthetic labels with very common words", () =
     expect(hits.length).toBe(20);
     expect(fetched.length).toBe(2);
     expect(bytes() - directoryBytes).toBeLessThanOrEqual(max);
-    // Exact matches, and among them the importance order (rank ascending).
-    expect(hits.every((h) => h.score === 3)).toBe(true);
+    // Exact word matches, and among them the importance order (rank ascending).
+    expect(hits.every((h) => h.score === 5)).toBe(true);
     const ranks = hits.map((h) => h.rank!);
     expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
   });
@@ -263,15 +263,91 @@ describe("SearchIndex ranking and errors", () => {
     { id: 1, label: "stormy weather" },
   ];
 
-  it("ranks exact terms over prefixes, then shorter labels, then smaller ids", async () => {
+  it("ranks the whole label, then exact words, then prefixes, then shorter labels, then smaller ids", async () => {
     const { dir, source: manifest } = writeAtlas(small, 6);
     const index = new SearchIndex(BASE, manifest, fileFetch(dir, BASE).fetch);
     const hits = await index.search("storm");
     expect(hits.map((h) => h.id)).toEqual([3, 2, 1, 4]);
-    expect(hits.map((h) => h.score)).toEqual([3, 3, 2, 2]);
+    expect(hits.map((h) => h.score)).toEqual([6, 5, 4, 4]);
     expect(await index.search("storm", 2)).toEqual(hits.slice(0, 2));
     expect(await index.search("  ")).toEqual([]);
     expect(await index.search("nothing-like-it")).toEqual([]);
+  });
+
+  it("puts exact matches first even when sound-alikes and prefixes are more important", async () => {
+    const entries: SearchEntry[] = [
+      { id: 0, label: "sturmy", density: 0.99 }, // sound-alike prefix: key "storme" starts with "storm"
+      { id: 1, label: "sturm", density: 0.9 }, // sound-alike: key "storm", another word
+      { id: 2, label: "stormy", density: 0.8 }, // prefix of a word
+      { id: 3, label: "storm surge", density: 0.7 }, // the word itself
+      { id: 4, label: "storm storm", density: 0.001 }, // the word itself, one key
+      { id: 5, label: "  Storm! ", density: 1e-6 }, // the whole label
+    ];
+    const { dir, source } = writeAtlas(entries, 6);
+    const hits = await new SearchIndex(BASE, source, fileFetch(dir, BASE).fetch).search("storm");
+    // Importance alone would give 0, 1, 2, 4, 5, 3.
+    expect(hits.map((h) => h.rank)).toEqual([4, 3, 5, 2, 1, 0]);
+    expect(hits.map((h) => h.id)).toEqual([5, 4, 3, 2, 1, 0]);
+    expect(hits.map((h) => h.score)).toEqual([6, 5, 5, 4, 3, 2]);
+  });
+
+  it("puts a label equal to a multi-word query first, ignoring case, spacing and punctuation", async () => {
+    const entries: SearchEntry[] = [
+      { id: 0, label: "york new", density: 0.9 },
+      { id: 1, label: "new york city", density: 0.8 },
+      { id: 2, label: "New-York", density: 0.001 },
+      { id: 3, label: "new yorkshire", density: 0.95 },
+    ];
+    const { dir, source } = writeAtlas(entries, 4);
+    const index = new SearchIndex(BASE, source, fileFetch(dir, BASE).fetch);
+    const hits = await index.search("new  YORK.");
+    expect(hits.map((h) => h.id)).toEqual([2, 0, 1, 3]);
+    expect(hits[0]!.score).toBe(6);
+    expect(hits[3]!.score).toBeGreaterThan(4);
+    expect(hits[3]!.score).toBeLessThan(5);
+    // Word order matters for equality only: "york new" is not the label "new york".
+    expect((await index.search("york new")).map((h) => h.id)).toEqual([0, 2, 1, 3]);
+  });
+
+  it("reaches a label holding the query word behind a common sound-alike, from one chunk, with no extra fetch", async () => {
+    // 400 labels holding "thy" (key "the", as "the" is) outrank the five holding "the" itself:
+    // the key lists no more than 48 postings a word, yet "the" must be found, and first.
+    const entries: SearchEntry[] = [
+      ...Array.from({ length: 400 }, (_, i) => ({ id: i, label: i % 2 ? "thy" : "Thy will", density: 0.5 - i * 1e-4 })),
+      ...["storm", "rain", "wind", "sea"].map((w, i) => ({ id: 400 + i, label: `the ${w}`, density: 1e-4 * (i + 1) })),
+      { id: 404, label: "The", density: 1e-6 },
+    ];
+    // The default chunk, and one whose key budget (a quarter of 2 KB) holds about 25 postings in all.
+    for (const maxChunkBytes of [undefined, 2048]) {
+      const { dir, source } = writeAtlas(entries, entries.length, maxChunkBytes ? { maxChunkBytes } : {});
+      const { fetch, fetched } = fileFetch(dir, BASE);
+      const hits = await new SearchIndex(BASE, source, fetch).search("the", 10);
+      expect(hits.map((h) => h.id)).toEqual([404, 403, 402, 401, 400, 1, 3, 5, 7, 9]);
+      expect(hits.map((h) => h.score)).toEqual([6, 5, 5, 5, 5, 3, 3, 3, 3, 3]);
+      expect(Math.min(...hits.slice(0, 5).map((h) => h.rank!))).toBeGreaterThan(48);
+      expect(fetched.length).toBe(2);
+      // The other way round: "thy" finds its own labels first, the one-word ones before the rest.
+      const thy = await new SearchIndex(BASE, source, fileFetch(dir, BASE).fetch).search("thy", 10);
+      expect(thy.map((h) => h.id)).toEqual([1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+      expect(thy[0]!.score).toBe(6);
+    }
+  });
+
+  it("reads the query word's own pages while sound-alikes fill the results but too few hold the word", async () => {
+    const entries: SearchEntry[] = [
+      ...Array.from({ length: 300 }, (_, i) => ({ id: i, label: "thy rain", density: 0.5 })),
+      ...Array.from({ length: 500 }, (_, i) => ({ id: 1000 + i, label: "rain cloud", density: 0.4 })),
+      ...Array.from({ length: 70 }, (_, i) => ({ id: 2000 + i, label: "the sea", density: 1e-3 })),
+      ...Array.from({ length: 30 }, (_, i) => ({ id: 3000 + i, label: "The rain", density: 1e-5 - i * 1e-8 })),
+    ];
+    const { dir, source } = writeAtlas(entries, 4000);
+    const { fetch, fetched } = fileFetch(dir, BASE);
+    // "the" drives (key "the" has 400 postings, "rain" 830); the 48 "thy rain" listed with it
+    // would fill the results, but the labels holding "the" and "rain" are on its first page.
+    const hits = await new SearchIndex(BASE, source, fetch).search("the rain", 20);
+    expect(hits.map((h) => h.id)).toEqual(Array.from({ length: 20 }, (_, i) => 3000 + i));
+    expect(hits.every((h) => h.score === 6)).toBe(true);
+    expect(fetched.filter((p) => p.includes("-more-")).length).toBe(1);
   });
 
   it("reports a missing chunk by path, and retries it on the next search", async () => {
