@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { parseWithFriendlyErrors } from "../../contract/atlas.ts";
+import { FORMAT_VERSION, parseWithFriendlyErrors } from "../../contract/atlas.ts";
 import { SPLITS_DIR, SPLITS_ENTRY, SPLITS_FORMAT_VERSION, splitsIndexSchema, splitsPairName, type SplitsIndex } from "../../contract/splits.ts";
 import type { AtlasFolder } from "./atlas-dir.ts";
 
@@ -51,6 +51,13 @@ export function scanSplits(rootDir: string, atlases: readonly AtlasFolder[], war
     const version = (json as { splitsFormatVersion?: unknown } | null)?.splitsFormatVersion;
     if (version !== SPLITS_FORMAT_VERSION) {
       warn(`${entry} has splits format ${JSON.stringify(version)}, this site reads ${SPLITS_FORMAT_VERSION}; left out (recompute it with npm run atlas -- splits)`);
+      continue;
+    }
+    // Splits of atlases in an older format are stale by construction (the atlases must have been
+    // rebuilt since): left out like any stale pair, not a build failure.
+    const atlasVersion = (json as { atlasFormatVersion?: unknown }).atlasFormatVersion;
+    if (atlasVersion !== FORMAT_VERSION) {
+      warn(`${entry} was computed for atlas format ${JSON.stringify(atlasVersion)}, the atlases are format ${FORMAT_VERSION}; left out (recompute it with npm run atlas -- splits)`);
       continue;
     }
     const index = parseWithFriendlyErrors(splitsIndexSchema, json, entry);

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildAtlas } from "../../precompute/build.ts";
@@ -16,7 +16,7 @@ import { syntheticDictionary, writeSaeLensFolder, type SyntheticDictionary } fro
 import { SPLITS_ENTRY, splitShardSchema, splitsIndexSchema } from "../../contract/splits.ts";
 import { atlasFiles } from "./helpers/atlas-files.ts";
 import { rng, gaussian } from "../../precompute/random.ts";
-import type { Manifest } from "../../contract/atlas.ts";
+import { FORMAT_VERSION, type Manifest } from "../../contract/atlas.ts";
 import { scanAtlases } from "../../src/lib/atlas-dir.ts";
 import { scanSplits } from "../../src/lib/splits-dir.ts";
 
@@ -248,5 +248,14 @@ describe("buildSplits", () => {
     // Recomputing brings it back.
     expect(buildSplits({ ...args, skipUpToDate: true }).skipped).toBe(false);
     expect(scanSplits(root, scanAtlases(root, () => {}), () => {}).map((p) => p.name)).toContain("small--large");
+
+    // Splits computed for an older atlas format (the atlases were rebuilt since) are left out with a warning, not a failure.
+    const entry = join(root, "splits", "small--large", SPLITS_ENTRY);
+    const current = readFileSync(entry, "utf8");
+    writeFileSync(entry, JSON.stringify({ ...JSON.parse(current), atlasFormatVersion: FORMAT_VERSION - 1 }));
+    const old: string[] = [];
+    expect(scanSplits(root, scanAtlases(root, () => {}), (m) => old.push(m)).map((p) => p.name)).not.toContain("small--large");
+    expect(old.join("\n")).toMatch(new RegExp(`computed for atlas format ${FORMAT_VERSION - 1}, the atlases are format ${FORMAT_VERSION}; left out`));
+    writeFileSync(entry, current);
   }, 60_000);
 });
