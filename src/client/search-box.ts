@@ -7,9 +7,14 @@
  * cancels it and flies there, everywhere else the browser goes to the feature's or region's page.
  * Results are untrusted text and are set with textContent only.
  *
- * Regions, when any match, come first in a group of their own ("Regions", then "Features"): a
- * listbox of `role="group"` items, each labelled, holding the options, as in the WAI-ARIA
- * grouped-listbox pattern. Without region matches the listbox holds the feature options directly.
+ * Regions and features are ranked on one scale (region names are scored as labels are; see
+ * search-scope.ts `rankResults`): a region whose name holds the query's words comes before features
+ * that only match a prefix of them, and after features that hold them when its own name only
+ * sounds like them. At most REGION_LIMIT regions are listed, besides the features. When regions
+ * match, each run of regions or of features in that order is a group of its own ("Regions",
+ * "Features", maybe "Regions" again): a listbox of `role="group"` items, each labelled, holding
+ * the options, as in the WAI-ARIA grouped-listbox pattern. Without region matches the listbox holds
+ * the feature options directly. Options are numbered in list order, which keyboard moves follow.
  *
  * Scope: with several atlases on the site, a select ("Atlases to look in") picks one atlas or all of
  * them; pages of an atlas start with their own, other pages with all. Searching all runs every
@@ -19,7 +24,7 @@
 import { regionPageUrl } from "../lib/region-index.ts";
 import { REGION_SELECT_EVENT, SEARCH_SELECT_EVENT, type RegionSelectDetail, type SearchSelectDetail } from "./events.ts";
 import type { RegionHit, RegionSearcher } from "./region-search.ts";
-import { ALL_ATLASES, atlasesInScope, mergeScoped, type ScopedHit, type SearchTarget } from "./search-scope.ts";
+import { ALL_ATLASES, atlasesInScope, mergeScoped, mergeScopedRegions, rankResults, type RankedResult, type ScopedHit, type ScopedRegion, type SearchTarget } from "./search-scope.ts";
 
 interface Hit {
   id: number;
@@ -32,10 +37,10 @@ interface Searcher {
   search(query: string, limit: number): Promise<Hit[]>;
 }
 
-type Result = { kind: "feature"; atlas: string; hit: ScopedHit } | { kind: "region"; atlas: string; hit: RegionHit };
+type Result = RankedResult<RegionHit>;
 
 const LIMIT = 12;
-/** Regions shown at most: a few strong matches, above the features. */
+/** Regions shown at most, besides the LIMIT features: a few entry points, ranked among the features. */
 const REGION_LIMIT = 3;
 const DEBOUNCE_MS = 120;
 
@@ -72,16 +77,10 @@ function searcherFor(target: SearchTarget, base: string): Promise<Searcher> {
   return pending;
 }
 
-/** Each atlas's region matches, interleaved (each atlas's best first), at most `limit`. */
-async function searchRegionsIn(atlases: readonly SearchTarget[], base: string, query: string, limit: number): Promise<{ atlas: string; hit: RegionHit }[]> {
-  const lists = await Promise.all(atlases.map((a) => searchRegions(a.id, base, query)));
-  const out: { atlas: string; hit: RegionHit }[] = [];
-  for (let i = 0; out.length < limit && lists.some((l) => i < l.length); i++) {
-    lists.forEach((l, j) => {
-      if (i < l.length && out.length < limit) out.push({ atlas: atlases[j]!.id, hit: l[i]! });
-    });
-  }
-  return out;
+/** The region matches of the atlases in scope, by score (equal scores interleave the atlases), at most `limit`. */
+async function searchRegionsIn(atlases: readonly SearchTarget[], base: string, query: string, limit: number): Promise<ScopedRegion<RegionHit>[]> {
+  const lists = await Promise.all(atlases.map(async (a) => ({ atlas: a.id, hits: await searchRegions(a.id, base, query) })));
+  return mergeScopedRegions(lists, limit);
 }
 
 function featureHref(base: string, atlasId: string, id: number): string {
@@ -106,7 +105,7 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
   const scope = (): string => select?.value ?? root.dataset["scope"] ?? ALL_ATLASES;
   const inScope = (): SearchTarget[] => atlasesInScope(scope(), targets);
 
-  /** Results in display order: regions, then features. */
+  /** Results in display order (rankResults), which is also the options' DOM order. */
   let hits: Result[] = [];
   let active = -1;
   let sequence = 0;
@@ -217,19 +216,27 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
       return;
     }
     const items = hits.map((r, i) => option(r, i));
-    const regionItems = items.filter((_, i) => hits[i]!.kind === "region");
-    const featureItems = items.filter((_, i) => hits[i]!.kind === "feature");
-    if (regionItems.length === 0) list.append(...featureItems);
+    const regionCount = hits.filter((r) => r.kind === "region").length;
+    const featureCount = hits.length - regionCount;
+    if (regionCount === 0) list.append(...items);
     else {
-      list.append(group("Regions", "regions", regionItems));
-      if (featureItems.length > 0) list.append(group("Features", "features", featureItems));
+      // Groups follow the ranking, so a region ranked between features sits in a group of its own
+      // there; options keep their order and indices, so keyboard moves are unchanged.
+      let start = 0;
+      while (start < hits.length) {
+        const kind = hits[start]!.kind;
+        let end = start + 1;
+        while (end < hits.length && hits[end]!.kind === kind) end++;
+        list.append(group(kind === "region" ? "Regions" : "Features", `${kind}s-${start}`, items.slice(start, end)));
+        start = end;
+      }
     }
     list.hidden = false;
     input.setAttribute("aria-expanded", "true");
     const count = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
     if (live) {
       live.textContent =
-        regionItems.length > 0 ? `${count(regionItems.length, "region")} and ${count(featureItems.length, "feature")}` : count(hits.length, "result");
+        regionCount > 0 ? `${count(regionCount, "region")} and ${count(featureCount, "feature")}` : count(hits.length, "result");
     }
     active = -1;
   };
@@ -259,10 +266,7 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
       const atlases = inScope();
       const [found, regions] = await Promise.all([searchFeatures(atlases, query), searchRegionsIn(atlases, base, query, REGION_LIMIT)]);
       if (mine !== sequence) return;
-      hits = [
-        ...regions.map(({ atlas, hit }): Result => ({ kind: "region", atlas, hit })),
-        ...found.map((hit): Result => ({ kind: "feature", atlas: hit.atlas, hit })),
-      ];
+      hits = rankResults(regions, found, LIMIT);
       render();
     } catch (error) {
       if (mine !== sequence) return;

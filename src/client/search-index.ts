@@ -196,15 +196,18 @@ function isNearMiss(key: string, candidate: string): boolean {
   return edits > 0 && candidate.startsWith(key.slice(0, 2)) && prefixEditDistance(key, candidate, edits) <= edits;
 }
 
-/** A label as ranking sees it: its words, their keys, and the words joined (for whole-label equality). */
-interface LabelWords {
+/**
+ * A label as ranking sees it: its words, their keys, and the words joined (for whole-label
+ * equality). Region names are ranked with it too (region-search.ts), so both lists share one scale.
+ */
+export interface LabelWords {
   words: string[];
   keys: string[];
   text: string;
 }
 
 /** A query word: as typed (after `searchTerms`) and as its index key. */
-interface QueryWord {
+export interface QueryWord {
   word: string;
   key: string;
 }
@@ -226,8 +229,11 @@ function matchQuality(q: QueryWord, label: LabelWords, fuzzy: boolean): number {
   return fuzzy && label.keys.some((k) => isNearMiss(q.key, k)) ? TYPO : 0;
 }
 
-/** A label's score for the query (see the module comment), or 0 when some word does not match. */
-function labelScore(query: readonly QueryWord[], queryText: string, label: LabelWords, fuzzy: boolean): number {
+/**
+ * A label's score for the query (see the module comment), or 0 when some word does not match.
+ * `text` is the whole query as `queryText` gives it.
+ */
+export function labelScore(query: readonly QueryWord[], text: string, label: LabelWords, fuzzy: boolean): number {
   let worst = WHOLE;
   let sum = 0;
   for (const q of query) {
@@ -237,12 +243,17 @@ function labelScore(query: readonly QueryWord[], queryText: string, label: Label
     sum += quality;
   }
   if (query.length === 0) return 0;
-  if (label.text === queryText) return WHOLE;
+  if (label.text === text) return WHOLE;
   return worst + (sum / query.length - worst) / 5;
 }
 
+/** The query as whole-label equality compares it: its `searchTerms`, joined by single spaces. */
+export function queryText(query: string): string {
+  return searchTerms(query).join(" ");
+}
+
 /** The distinct words of a query that have an index key, in query order. */
-function queryWords(query: string): QueryWord[] {
+export function queryWords(query: string): QueryWord[] {
   const out: QueryWord[] = [];
   const seen = new Set<string>();
   for (const word of searchTerms(query)) {
@@ -278,19 +289,24 @@ interface TermMatch {
   more: string[];
 }
 
-/** Words and keys of a label, memoised: a result's label is checked against every query word. */
+/** Words and keys of a text, for `labelScore`. */
+export function parseLabel(label: string): LabelWords {
+  const words = searchTerms(label);
+  const keys: string[] = [];
+  for (const w of words) {
+    const k = indexKey(w);
+    if (k !== null && !keys.includes(k)) keys.push(k);
+  }
+  return { words, keys, text: words.join(" ") };
+}
+
+/** `parseLabel`, memoised: a result's label is checked against every query word. */
 const labelMemo = new Map<string, LabelWords>();
 function labelWords(label: string): LabelWords {
   let out = labelMemo.get(label);
   if (!out) {
     if (labelMemo.size >= 100_000) labelMemo.clear();
-    const words = searchTerms(label);
-    const keys: string[] = [];
-    for (const w of words) {
-      const k = indexKey(w);
-      if (k !== null && !keys.includes(k)) keys.push(k);
-    }
-    labelMemo.set(label, (out = { words, keys, text: words.join(" ") }));
+    labelMemo.set(label, (out = parseLabel(label)));
   }
   return out;
 }
@@ -324,7 +340,7 @@ export class SearchIndex {
     const words = queryWords(query);
     const ranked: (Candidate & { score: number })[] = [];
     if (words.length) {
-      const queryText = searchTerms(query).join(" ");
+      const text = queryText(query);
       const matches = await Promise.all(words.map((w) => this.#match(w)));
       // The word with the fewest postings drives; the others are checked on its candidates' labels.
       let primary = matches[0]!;
@@ -337,7 +353,7 @@ export class SearchIndex {
           if (seen.has(c.rank)) continue;
           seen.add(c.rank);
           const label = labelWords(c.label);
-          const score = labelScore(words, queryText, label, this.#fuzzy);
+          const score = labelScore(words, text, label, this.#fuzzy);
           if (score === 0) continue;
           ranked.push({ ...c, score });
           if (!primary.exact || label.words.includes(primary.query.word)) holding++;

@@ -51,3 +51,51 @@ export function mergeScoped(lists: readonly { atlas: string; hits: readonly Omit
   scored.sort((a, b) => b.hit.score! - a.hit.score! || a.place - b.place || a.list - b.list);
   return [...direct, ...scored.map((s) => s.hit)].slice(0, limit);
 }
+
+/** A region match with its atlas; `R` is region-search.ts's RegionHit (kept generic so this module imports no index code). */
+export interface ScopedRegion<R extends { score: number }> {
+  atlas: string;
+  hit: R;
+}
+
+/**
+ * Merge per-atlas region lists (each best first) into one, as mergeScoped merges features: by
+ * score, equal scores interleaving the atlases, then the order the lists are given; at most `limit`.
+ */
+export function mergeScopedRegions<R extends { score: number }>(lists: readonly { atlas: string; hits: readonly R[] }[], limit: number): ScopedRegion<R>[] {
+  const all: { region: ScopedRegion<R>; place: number; list: number }[] = [];
+  lists.forEach(({ atlas, hits }, list) => hits.forEach((hit, place) => all.push({ region: { atlas, hit }, place, list })));
+  all.sort((a, b) => b.region.hit.score - a.region.hit.score || a.place - b.place || a.list - b.list);
+  return all.slice(0, limit).map((r) => r.region);
+}
+
+/** One entry of the search box's list. */
+export type RankedResult<R extends { score: number }> = { kind: "region"; atlas: string; hit: R } | { kind: "feature"; atlas: string; hit: ScopedHit };
+
+/**
+ * Regions and features in one list, on one scale (both scored by search-index.ts `labelScore`):
+ * 1. bare id matches (features without a score) first, as mergeScoped puts them;
+ * 2. then by score, higher first, whatever the kind: a feature holding the query's word comes
+ *    before a region whose name only sounds like it;
+ * 3. equal scores: regions first (they are broader, an entry point to many features), then each
+ *    list's own order.
+ * Every feature given is kept: regions are added, not swapped in, so their number is capped by
+ * whoever lists them (mergeScopedRegions' limit). When the feature list is full (`featureLimit`
+ * features), a region scoring below its last feature is left out: features the search did not
+ * return could rank between the two, so showing it there would misstate the order.
+ */
+export function rankResults<R extends { score: number }>(
+  regions: readonly ScopedRegion<R>[],
+  features: readonly ScopedHit[],
+  featureLimit: number,
+): RankedResult<R>[] {
+  const floor = features.length >= featureLimit && features.length > 0 ? (features[features.length - 1]!.score ?? Infinity) : -Infinity;
+  const all: { result: RankedResult<R>; score: number; region: boolean; place: number }[] = [];
+  regions.forEach((r, place) => {
+    if (r.hit.score >= floor) all.push({ result: { kind: "region", atlas: r.atlas, hit: r.hit }, score: r.hit.score, region: true, place });
+  });
+  features.forEach((f, place) => all.push({ result: { kind: "feature", atlas: f.atlas, hit: f }, score: f.score ?? Infinity, region: false, place }));
+  // Bare id matches score Infinity: compared with === first, as Infinity − Infinity is NaN.
+  all.sort((a, b) => (a.score === b.score ? 0 : b.score - a.score) || Number(b.region) - Number(a.region) || a.place - b.place);
+  return all.map((r) => r.result);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ALL_ATLASES, atlasesInScope, mergeScoped, type SearchTarget } from "../../src/client/search-scope.ts";
+import { ALL_ATLASES, atlasesInScope, mergeScoped, mergeScopedRegions, rankResults, type RankedResult, type ScopedHit, type SearchTarget } from "../../src/client/search-scope.ts";
 
 const targets: SearchTarget[] = [
   { id: "a", title: "Atlas A", directory: "search/directory.1.json", features: 10 },
@@ -37,5 +37,49 @@ describe("mergeScoped", () => {
     expect(mergeScoped([a, b], 3).map((h) => `${h.atlas}${h.id}`)).toEqual(["a12", "b12", "a1"]);
     expect(mergeScoped([a], 100).map((h) => h.id)).toEqual([12, 1, 2, 3]);
     expect(mergeScoped([], 5)).toEqual([]);
+  });
+});
+
+describe("mergeScopedRegions", () => {
+  const a = { atlas: "a", hits: [{ slug: "x", score: 5 }, { slug: "y", score: 2 }] };
+  const b = { atlas: "b", hits: [{ slug: "p", score: 6 }, { slug: "q", score: 5 }, { slug: "r", score: 5 }] };
+
+  it("orders by score, equal scores interleaving atlases by place, then list order; cuts at the limit", () => {
+    const show = (l: { atlas: string; hit: { slug: string } }[]) => l.map((r) => `${r.atlas}${r.hit.slug}`);
+    expect(show(mergeScopedRegions([a, b], 10))).toEqual(["bp", "ax", "bq", "br", "ay"]);
+    expect(show(mergeScopedRegions([b, a], 10))).toEqual(["bp", "ax", "bq", "br", "ay"]);
+    expect(show(mergeScopedRegions([a, b], 2))).toEqual(["bp", "ax"]);
+    expect(mergeScopedRegions([], 3)).toEqual([]);
+  });
+});
+
+describe("rankResults", () => {
+  type R = { slug: string; score: number };
+  const region = (slug: string, score: number, atlas = "a") => ({ atlas, hit: { slug, score } });
+  const feature = (id: number, score?: number, atlas = "a"): ScopedHit => ({ atlas, id, label: `f${id}`, ...(score === undefined ? {} : { score }) });
+  const show = (l: RankedResult<R>[]) => l.map((r) => (r.kind === "region" ? `r:${r.hit.slug}` : `f:${r.hit.id}`));
+
+  it("ranks by score whatever the kind; equal scores put regions first; each list keeps its order", () => {
+    const regions = [region("exact", 5), region("sound", 2)];
+    const features = [feature(1, 6), feature(2, 5), feature(3, 5), feature(4, 4)];
+    expect(show(rankResults(regions, features, 12))).toEqual(["f:1", "r:exact", "f:2", "f:3", "f:4", "r:sound"]);
+  });
+
+  it("keeps bare id matches first, above a region equal to the query", () => {
+    expect(show(rankResults([region("whole", 6)], [feature(7), feature(1, 6)], 12))).toEqual(["f:7", "r:whole", "f:1"]);
+  });
+
+  it("keeps every feature, and leaves out regions below the last feature of a full list", () => {
+    const features = [feature(1, 5), feature(2, 4), feature(3, 4)];
+    const regions = [region("above", 4.5), region("tied", 4), region("below", 3)];
+    expect(show(rankResults(regions, features, 3))).toEqual(["f:1", "r:above", "r:tied", "f:2", "f:3"]);
+    expect(show(rankResults(regions, features, 4))).toEqual(["f:1", "r:above", "r:tied", "f:2", "f:3", "r:below"]);
+    expect(show(rankResults(regions, [], 3))).toEqual(["r:above", "r:tied", "r:below"]);
+    expect(rankResults(regions, features, 3)).toEqual(rankResults(regions, features, 3));
+  });
+
+  it("carries each result's atlas", () => {
+    const out = rankResults([region("x", 5, "b")], [feature(1, 5, "c")], 12);
+    expect(out.map((r) => [r.kind, r.atlas])).toEqual([["region", "b"], ["feature", "c"]]);
   });
 });
