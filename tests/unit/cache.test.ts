@@ -4,12 +4,13 @@
  * something it depends on does; damaged entries are ignored and recomputed; entries are written
  * whole or not at all; and the folder is pruned least recently used first.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildAtlas, defaultCacheDir, type BuildOptions } from "../../precompute/build.ts";
 import { knnFromEntry, knnToEntry, layoutFromEntry, layoutToEntry, regionsFromEntry, regionsToEntry } from "../../precompute/cache/entries.ts";
-import { cacheKey, CACHE_FORMAT, StageCache, stageCodeVersion, type CacheEntry } from "../../precompute/cache/stage-cache.ts";
+import { cacheKey, CACHE_FORMAT, StageCache, stageCodeVersion, updateWithBytes, type CacheEntry } from "../../precompute/cache/stage-cache.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
 import { cleanTemp, tempDir } from "./helpers/read-files.ts";
 import { atlasFiles } from "./helpers/atlas-files.ts";
@@ -128,6 +129,23 @@ describe("builds through the cache", () => {
     expectSameFiles(join(work, "d", "a"), join(work, "d", "b"));
     // Recomputed entries replaced the damaged ones.
     expect((await build({ out: join(work, "d", "c"), cache })).hits).toEqual(["graph", "recall", "layout", "regions"]);
+  });
+});
+
+describe("cacheKey", () => {
+  // A 1M × 2,304 float32 decoder (9.7 GB) is hashed in slices, as no byte view can span it.
+  it("hashes a typed array in slices to the digest of its whole bytes, from any byte offset", () => {
+    const backing = new Float32Array(1001).map((_, i) => Math.sin(i));
+    const v = backing.subarray(3, 1000);
+    const whole = createHash("sha256").update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).digest("hex");
+    for (const slice of [1, 7, 64, 4096, 1 << 20]) {
+      const h = createHash("sha256");
+      updateWithBytes(h, v, slice);
+      expect(h.digest("hex"), `slice ${slice}`).toBe(whole);
+    }
+    const changed = v.slice();
+    changed[996] = 2;
+    expect(cacheKey(changed)).not.toBe(cacheKey(v));
   });
 });
 
