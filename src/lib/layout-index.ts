@@ -3,12 +3,14 @@
  * preview images). Node only.
  *
  * Read once per atlas from the point tiles (which together hold every point exactly once) into
- * typed arrays — 8 bytes a feature for the positions by id, 4 for the grid — so a 1M-feature atlas
- * costs ~12 MB and a second or two, after which each page's query touches a few grid cells.
+ * typed arrays — 8 bytes a feature for the positions by id, 4 for the grid, ~17 for the R-tree — so
+ * a 1M-feature atlas costs ~30 MB and a second or two, after which each page's query touches a few
+ * grid cells (samples) or tree nodes (nearest points).
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { tableFromIPC } from "apache-arrow";
+import Flatbush from "flatbush";
 import type { FeatureRecord, Manifest } from "../../contract/atlas.ts";
 import { decodeTileCoords } from "../../contract/tile-coords.ts";
 import { atlasRoot, scanAtlases, type AtlasFolder } from "./atlas-dir.ts";
@@ -53,6 +55,25 @@ export function makeLayoutIndex(positions: Float32Array, bounds: Rect, overview:
     const x = positions[2 * i]!;
     if (Number.isNaN(x)) continue;
     items[fill[cellY(positions[2 * i + 1]!) * side + cellX(x)]!++] = i;
+  }
+
+  // Nearest-first queries go through flatbush's packed R-tree, not the grid: a UMAP map packs
+  // whole clusters into a few grid cells, and on the 1M-feature synthetic atlas the grid's ring
+  // search visited thousands of points a page (41 of 92 s of CPU in a budget site build, most of
+  // the rest garbage collection). Float32 boxes hold the float32 positions exactly at half the
+  // memory (~17 MB at 1M features).
+  const treeIds = new Uint32Array(items.length);
+  let tree: Flatbush | null = null;
+  if (items.length > 0) {
+    tree = new Flatbush(items.length, 16, Float32Array);
+    let t = 0;
+    for (let i = 0; i < n; i++) {
+      const x = positions[2 * i]!;
+      if (Number.isNaN(x)) continue;
+      treeIds[t++] = i;
+      tree.add(x, positions[2 * i + 1]!);
+    }
+    tree.finish();
   }
 
   return {
@@ -120,51 +141,29 @@ export function makeLayoutIndex(positions: Float32Array, bounds: Rect, overview:
     },
     pointsIn(rect, centre, limit) {
       const [rx0, ry0, rx1, ry1] = rect;
-      const found: { id: number; x: number; y: number; d: number }[] = [];
-      const byDistance = (a: { d: number; id: number }, b: { d: number; id: number }): number => a.d - b.d || a.id - b.id;
-      // Rings of cells around the centre's cell, nearest first: after ring k every point not yet
-      // seen is at least k cells away, so once `limit` points lie closer than that the answer is
-      // complete. The same result as sorting every point of the rectangle, which at 1M features
-      // meant thousands of points a page.
-      const cx0 = cellX(rx0), cx1 = cellX(rx1), cy0 = cellY(ry0), cy1 = cellY(ry1);
-      const ccx = Math.min(cx1, Math.max(cx0, cellX(centre.x)));
-      const ccy = Math.min(cy1, Math.max(cy0, cellY(centre.y)));
-      const rings = Math.max(ccx - cx0, cx1 - ccx, ccy - cy0, cy1 - ccy);
-      const step = Math.min(cw, ch);
-      const visit = (cx: number, cy: number): void => {
-        if (cx < cx0 || cx > cx1 || cy < cy0 || cy > cy1) return;
-        const c = cy * side + cx;
-        for (let k = start[c]!; k < start[c + 1]!; k++) {
-          const id = items[k]!;
-          const x = positions[2 * id]!;
-          const y = positions[2 * id + 1]!;
-          if (x < rx0 || x > rx1 || y < ry0 || y > ry1) continue;
-          found.push({ id, x, y, d: (x - centre.x) ** 2 + (y - centre.y) ** 2 });
-        }
+      if (!tree || limit <= 0) return [];
+      const inside = (t: number): boolean => {
+        const id = treeIds[t]!;
+        const x = positions[2 * id]!;
+        const y = positions[2 * id + 1]!;
+        return x >= rx0 && x <= rx1 && y >= ry0 && y <= ry1;
       };
-      for (let ring = 0; ring <= rings; ring++) {
-        if (ring === 0) visit(ccx, ccy);
-        else {
-          for (let dx = -ring; dx <= ring; dx++) {
-            visit(ccx + dx, ccy - ring);
-            visit(ccx + dx, ccy + ring);
-          }
-          for (let dy = -ring + 1; dy <= ring - 1; dy++) {
-            visit(ccx - ring, ccy + dy);
-            visit(ccx + ring, ccy + dy);
-          }
-        }
-        if (found.length >= limit && ring < rings) {
-          found.sort(byDistance);
-          found.length = limit;
-          // The centre may sit anywhere in its cell (or outside the rectangle's cells), so ring
-          // k + 1 is at least k cells away from it.
-          if (found[limit - 1]!.d <= (ring * step) ** 2 && cellX(centre.x) === ccx && cellY(centre.y) === ccy) break;
-        }
+      const dist = (t: number): number => (positions[2 * treeIds[t]!]! - centre.x) ** 2 + (positions[2 * treeIds[t]! + 1]! - centre.y) ** 2;
+      // Nothing inside the rectangle is farther than its farthest corner, which bounds the search
+      // when the centre lies outside it.
+      const reach = Math.hypot(Math.max(Math.abs(rx0 - centre.x), Math.abs(rx1 - centre.x)), Math.max(Math.abs(ry0 - centre.y), Math.abs(ry1 - centre.y)));
+      // One more than asked: when the (limit+1)th is as near as the limit-th, every point at that
+      // distance is fetched and the tie settled by id, so the answer is exactly "sort the
+      // rectangle by distance, then id" whatever order the tree's queue kept.
+      let found = tree.neighbors(centre.x, centre.y, limit + 1, reach * (1 + 1e-12), inside);
+      if (found.length > limit && dist(found[limit]!) === dist(found[limit - 1]!)) {
+        found = tree.neighbors(centre.x, centre.y, Infinity, Math.sqrt(dist(found[limit]!)) * (1 + 1e-12), inside);
       }
-      // Ties by id, so the same input always draws the same dots.
-      found.sort(byDistance);
-      return found.slice(0, limit).map(({ id, x, y }) => ({ id, x, y }));
+      return found
+        .map((t) => ({ id: treeIds[t]!, x: positions[2 * treeIds[t]!]!, y: positions[2 * treeIds[t]! + 1]!, d: dist(t) }))
+        .sort((a, b) => a.d - b.d || a.id - b.id)
+        .slice(0, limit)
+        .map(({ id, x, y }) => ({ id, x, y }));
     },
   };
 }

@@ -189,6 +189,9 @@ describe("layout index", () => {
     // 44 is at the centre; 34 and 43 one step away (ties by id); 33 diagonal.
     expect(got.map((p) => p.id)).toEqual([44, 34, 43, 33]);
     expect(index.pointsIn([0, 0, 1, 1], { x: 0, y: 0 }, 3).map((p) => p.id)).toEqual([0, 1, 10]);
+    // Four points tie one step from 44; the limit cuts through them, and ids decide.
+    expect(index.pointsIn([0, 0, 1, 1], { x: 0.45, y: 0.45 }, 3).map((p) => p.id)).toEqual([44, 34, 43]);
+    expect(index.pointsIn([0, 0, 1, 1], { x: 0.45, y: 0.45 }, 0)).toEqual([]);
   });
   it("samples a rectangle evenly without sorting", () => {
     const all = index.sampleIn([0, 0, 1, 1], 1000);
