@@ -1,7 +1,7 @@
 /**
- * Search over region names, in the browser. An atlas has few regions (hundreds; tens of
- * thousands at a million features), so the whole region index (`/<atlas>/regions.json`, see
- * src/lib/region-index.ts) is fetched once, on first use, and matched in memory.
+ * Search over region names, in the browser. The region index (`/<atlas>/regions.json`, see
+ * src/lib/region-index.ts) is small — every region of a small atlas, the coarser levels of a big
+ * one — so it is fetched once, on first use, and matched in memory.
  *
  * A region's name (with a hand-named region's terms as further words) is scored exactly as a
  * feature's label is, by `labelScore` in search-index.ts: whole name equal to the query 6, every
@@ -79,7 +79,6 @@ export function regionSearcher(entries: readonly RegionEntry[], levels: number):
 }
 
 export async function createRegionSearcher(atlasId: string, base: string): Promise<RegionSearcher> {
-  const entries = await fetchRegionIndex(regionIndexUrl(base, atlasId));
-  const levels = entries.reduce((m, e) => Math.max(m, e.level + 1), 0);
-  return regionSearcher(entries, levels);
+  const index = await fetchRegionIndex(regionIndexUrl(base, atlasId));
+  return regionSearcher(index.entries, index.levels);
 }

@@ -19,7 +19,7 @@
  * Level files are fetched as the zoom approaches the level, so zoomed out costs one small file.
  */
 import type { Manifest, Region, RegionLevelFile } from "../../contract/atlas.ts";
-import { fetchRegionIndex, levelWord, type RegionEntry } from "../lib/region-index.ts";
+import { fetchRegionIndex, levelWord, type RegionIndex } from "../lib/region-index.ts";
 import {
   LEVEL_ON_PX,
   boxContains,
@@ -85,7 +85,7 @@ export class RegionLayer {
   private readonly faintOutlines: SVGPathElement;
   private readonly focusOutline: SVGPolygonElement;
   private readonly hoverOutline: SVGPolygonElement;
-  private index: Promise<RegionEntry[]> | null = null;
+  private index: Promise<RegionIndex> | null = null;
   /** Time the last layout took (candidates, measuring new names, placement, DOM and outlines), ms. */
   lastPlacementMs = 0;
 
@@ -313,24 +313,39 @@ export class RegionLayer {
     return `${this.pageBase}region/${slug}/`;
   }
 
-  /** Find a region by slug: among the loaded levels, else through the region index. */
+  /**
+   * Find a region by slug: among the loaded levels, else through the region index, else (a big
+   * atlas's index leaves its finest levels out) in those levels' files, coarsest first.
+   */
   async find(slug: string): Promise<Region | null> {
-    for (const state of this.levels) {
-      const hit = state?.regions.find((r) => r.slug === slug);
-      if (hit) return hit;
-    }
+    const loaded = (): Region | null => {
+      for (const state of this.levels) {
+        const hit = state?.regions.find((r) => r.slug === slug);
+        if (hit) return hit;
+      }
+      return null;
+    };
+    const have = loaded();
+    if (have) return have;
     this.index ??= fetchRegionIndex(`${this.pageBase}regions.json`);
-    let entries: RegionEntry[];
+    let index: RegionIndex;
     try {
-      entries = await this.index;
+      index = await this.index;
     } catch (error) {
       this.index = null;
       throw error;
     }
-    const entry = entries.find((e) => e.slug === slug);
-    if (!entry) return null;
-    const state = await this.loadLevel(entry.level);
-    return state?.regions.find((r) => r.slug === slug) ?? null;
+    const entry = index.entries.find((e) => e.slug === slug);
+    if (entry) {
+      const state = await this.loadLevel(entry.level);
+      return state?.regions.find((r) => r.slug === slug) ?? null;
+    }
+    for (let L = index.searchableLevels; L < index.levels; L++) {
+      const state = await this.loadLevel(L);
+      const hit = state?.regions.find((r) => r.slug === slug);
+      if (hit) return hit;
+    }
+    return null;
   }
 
   /** The outline of a region on screen: its hull grown past the points on its rim. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildSearchIndex, type SearchEntry } from "../../precompute/search/chunks.ts";
-import type { RegionEntry } from "../../src/lib/region-index.ts";
+import type { Region } from "../../contract/atlas.ts";
+import { decodeRegionIndex, encodeRegionIndex, type RegionEntry } from "../../src/lib/region-index.ts";
 import { regionSearcher, type RegionHit } from "../../src/client/region-search.ts";
 import { SearchIndex, type FetchLike } from "../../src/client/search-index.ts";
 import { mergeScoped, mergeScopedRegions, rankResults, type RankedResult } from "../../src/client/search-scope.ts";
@@ -134,5 +135,45 @@ describe("regions and features on one scale", () => {
     const first = await list(features, regions, "storm");
     expect(await list(features, regions, "storm")).toEqual(first);
     expect(await list(featureIndex([{ id: 3, label: "storms", density: 0.8 }, { id: 2, label: "storm surge", density: 0.1 }, { id: 1, label: "stormy weather", density: 0.9 }, { id: 0, label: "dog cat puppy pet terrier pig", density: 0.5 }]), [...regions].reverse(), "storm")).toEqual(first);
+  });
+});
+
+describe("region index", () => {
+  const level = (L: number, count: number): Region[] =>
+    Array.from({ length: count }, (_, i) => ({
+      id: `${L}-${i}`,
+      level: L,
+      index: i,
+      parent: L === 0 ? null : `${L - 1}-0`,
+      children: 0,
+      members: 5,
+      centroid: [0.5, 0.5],
+      bounds: [0.1, 0.2, 0.3, 0.4],
+      hull: [],
+      name: `place ${L} ${i}`,
+      slug: `place-${L}-${i}`,
+      nameSource: "auto",
+      terms: ["place"],
+      top: [],
+      cohesion: 0.5,
+    }));
+  const levels = [level(0, 3), level(1, 10), level(2, 100)];
+
+  it("keeps whole levels, coarsest first, within the row cap, and says which", () => {
+    const capped = decodeRegionIndex(encodeRegionIndex(levels, 20));
+    expect(capped.levels).toBe(3);
+    expect(capped.searchableLevels).toBe(2);
+    expect(capped.entries.map((e) => e.slug)).toEqual([...levels[0]!, ...levels[1]!].map((r) => r.slug));
+    // The coarsest level is kept even when it alone passes the cap: search needs something.
+    const tiny = decodeRegionIndex(encodeRegionIndex(levels, 1));
+    expect([tiny.searchableLevels, tiny.entries.length]).toEqual([1, 3]);
+    const all = decodeRegionIndex(encodeRegionIndex(levels));
+    expect([all.searchableLevels, all.entries.length]).toEqual([3, 113]);
+    expect(all.entries[3]).toEqual({ slug: "place-1-0", name: "place 1 0", level: 1, members: 5, bounds: [0.1, 0.2, 0.3, 0.4], extra: "" });
+  });
+
+  it("reads an index written before the cap as covering every level", () => {
+    const old = { levels: 2, regions: encodeRegionIndex(levels.slice(0, 2)).regions };
+    expect(decodeRegionIndex(old).searchableLevels).toBe(2);
   });
 });
