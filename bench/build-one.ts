@@ -15,7 +15,8 @@ process.stdout.write(
     totalSeconds: (performance.now() - started) / 1000,
     peakRss: process.resourceUsage().maxRSS * 1024,
     recall: manifest.quality.knnRecall,
-    files: manifest.files.length + 1,
-    bytes: manifest.files.reduce((a, f) => a + f.bytes, 0),
+    // The listed files, their list and the manifest.
+    files: manifest.files.count + 2,
+    bytes: manifest.files.bytes,
   }) + "\n",
 );

@@ -209,7 +209,8 @@ export async function writeLargeAtlas(opts: LargeAtlasOptions): Promise<{ files:
       maxY = Math.max(maxY, xy[2 * i + 1]!);
     }
     const dead = n - alive.reduce((a, v) => a + v, 0);
-    const files = writer.fileCount + 1;
+    // The listed files, plus their list and the manifest, which commit() writes.
+    const files = writer.fileCount + 2;
     const bytes = writer.bytesWritten;
     writer.commit({
       id: opts.id ?? "large",

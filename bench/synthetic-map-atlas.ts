@@ -12,7 +12,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { FORMAT_VERSION, manifestSchema, parseWithFriendlyErrors, type Manifest } from "../contract/atlas.ts";
+import { FORMAT_VERSION, manifestSchema, parseWithFriendlyErrors, type AtlasFile, type Manifest } from "../contract/atlas.ts";
 import { keyToFileStem, parseKey } from "../contract/tile-keys.ts";
 import { gaussian, rng } from "../precompute/random.ts";
 import { buildTiles } from "../precompute/tiles/quadtree.ts";
@@ -67,7 +67,7 @@ for (let i = 0; i < n; i++) {
 const tiles = buildTiles({ ids, xy, log10Density, labels }, { capacity, seed });
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "tiles"), { recursive: true });
-const files: Manifest["files"] = [];
+const files: AtlasFile[] = [];
 const tileInfos: Manifest["tiles"] = tiles.map((t) => {
   const hash = sha256(t.bytes);
   const path = `tiles/${keyToFileStem(parseKey(t.key))}.${hash.slice(0, 12)}.arrow`;
@@ -85,6 +85,9 @@ for (let first = 0; first < n; first += 256) {
   files.push({ path, bytes: 180_000, sha256: hash });
 }
 files.sort((a, b) => (a.path < b.path ? -1 : 1));
+const listText = stableJson({ formatVersion: FORMAT_VERSION, files });
+const listPath = `files.${sha256(listText).slice(0, 12)}.json`;
+writeFileSync(join(out, listPath), listText);
 
 let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
 for (const t of tileInfos) {
@@ -118,7 +121,7 @@ const manifest = parseWithFriendlyErrors(
     regions: null,
     // No index is written: the map page fetches the directory only when the search box is used.
     search: { engine: "terms", directory: "search/directory.json", chunks: 0, terms: 0, features: 0 },
-    files,
+    files: { path: listPath, count: files.length, bytes: files.reduce((a, f) => a + f.bytes, 0) },
   },
   "synthetic manifest",
 );

@@ -438,10 +438,29 @@ export const manifestSchema = z.object({
     /** Features indexed (those whose label has at least one term). */
     features: z.number().int().nonnegative(),
   }),
-  /** Every other file of the atlas with its size and hash, sorted by path. */
-  files: z.array(atlasFileSchema),
+  /**
+   * Where the list of every other file of the atlas (sizes and sha256) is: a file of its own
+   * (atlasFileListSchema), since the map and the fallback page fetch the manifest first and the
+   * list is what grows with the atlas (1.4 MB of a 1.5 MB manifest at 1M features).
+   */
+  files: z.object({
+    /** Path of the list, relative to the atlas folder (`files.<hash>.json`). */
+    path: relPathSchema,
+    /** Files it lists: every file of the atlas except the manifest and the list itself. */
+    count: z.number().int().nonnegative(),
+    /** Their total size, bytes. */
+    bytes: z.number().int().nonnegative(),
+  }),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
+
+/** `files.<hash>.json`: every file of the atlas but the manifest and this one, with sizes and hashes. */
+export const atlasFileListSchema = z.object({
+  formatVersion: z.literal(FORMAT_VERSION),
+  /** Sorted by path (code-unit order). */
+  files: z.array(atlasFileSchema),
+});
+export type AtlasFileList = z.infer<typeof atlasFileListSchema>;
 
 /** One token-level example (a text window) on which the feature fired. */
 export const exampleSchema = z.object({

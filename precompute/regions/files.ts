@@ -79,8 +79,11 @@ export function previousRegions(levels: readonly RegionLevelFile[], members: Reg
   return entries;
 }
 
-/** Format versions whose region files are the same as this version's (2 changed only the tiles, 3 only search). */
-const REGION_FILES_READ_ALIKE: readonly number[] = [1, 2, FORMAT_VERSION];
+/**
+ * Format versions whose region files are the same as this version's (2 changed only the tiles,
+ * 3 only search, 4 only where the file list is).
+ */
+const REGION_FILES_READ_ALIKE: readonly number[] = [1, 2, 3, FORMAT_VERSION];
 
 /**
  * The previous regions of the atlas in `atlasDir`, read through its manifest's regions entry

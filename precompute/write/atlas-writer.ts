@@ -24,7 +24,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { FORMAT_VERSION, manifestSchema, parseWithFriendlyErrors, type AtlasFile, type Manifest } from "../../contract/atlas.ts";
+import { FORMAT_VERSION, manifestSchema, parseWithFriendlyErrors, type AtlasFile, type AtlasFileList, type Manifest } from "../../contract/atlas.ts";
 import { asResourceError, ResourceError } from "../resources.ts";
 
 const TMP_MARK = ".tmp-";
@@ -178,14 +178,15 @@ export class AtlasWriter {
   }
 
   /**
-   * Add a file under `dir` named `<stem>.<hash12>.<ext>`; returns its path relative to the atlas.
+   * Add a file under `dir` ("" for the atlas folder itself) named `<stem>.<hash12>.<ext>`; returns
+   * its path relative to the atlas.
    * The hash is of the content, so identical input gives identical names.
    */
   add(dir: string, stem: string, ext: string, content: Uint8Array | string): string {
     if (this.done) throw new Error("atlas already committed or aborted");
     const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
     const hash = sha256(bytes);
-    const rel = `${dir}/${stem}.${hash.slice(0, 12)}.${ext}`;
+    const rel = `${dir ? `${dir}/` : ""}${stem}.${hash.slice(0, 12)}.${ext}`;
     this.write(join(this.tmpDir, rel), bytes);
     this.files.push({ path: rel, bytes: bytes.byteLength, sha256: hash });
     return rel;
@@ -205,7 +206,12 @@ export class AtlasWriter {
    * Returns the manifest as written.
    */
   commit(manifest: Omit<Manifest, "files" | "formatVersion">): Manifest {
-    const full = parseWithFriendlyErrors(manifestSchema, { formatVersion: FORMAT_VERSION, ...manifest, files: this.sortedFiles() }, "manifest.json (about to be written)");
+    const listed = this.sortedFiles();
+    const list: AtlasFileList = { formatVersion: FORMAT_VERSION, files: listed };
+    const count = listed.length;
+    const bytes = this.bytesWritten;
+    const path = this.add("", "files", "json", stableJson(list));
+    const full = parseWithFriendlyErrors(manifestSchema, { formatVersion: FORMAT_VERSION, ...manifest, files: { path, count, bytes } }, "manifest.json (about to be written)");
     this.commitEntry(JSON.stringify(full, null, 1) + "\n");
     return full;
   }

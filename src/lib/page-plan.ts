@@ -63,8 +63,8 @@ export function atlasCosts(m: Manifest, embeds: boolean): AtlasCosts {
   return {
     id: m.id,
     features: m.counts.features,
-    // manifest.json is not in its own file list.
-    dataFiles: m.files.length + 1,
+    // The listed files, the list itself and manifest.json.
+    dataFiles: m.files.count + 2,
     // The map page, the atlas preview image and regions.json.
     fixedPages: 3,
     regionImages,

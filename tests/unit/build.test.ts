@@ -11,7 +11,7 @@ import { tableFromIPC } from "apache-arrow";
 import { buildAtlas } from "../../precompute/build.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
 import { featureShardSchema, parseManifest, searchChunkSchema, searchDirectorySchema, TILE_COLUMNS, type Manifest } from "../../contract/atlas.ts";
-import { atlasFiles } from "./helpers/atlas-files.ts";
+import { atlasFiles, listedFiles } from "./helpers/atlas-files.ts";
 
 let work: string;
 let dictDir: string;
@@ -55,8 +55,11 @@ describe("buildAtlas", () => {
     expect(manifest.counts.features).toBe(N);
     expect(manifest.counts.labelled).toBe(N);
     expect(manifest.quality.knnRecall.recall).toBeGreaterThanOrEqual(0.9);
-    // Every listed file exists with the listed size.
-    for (const f of manifest.files) expect(statSync(join(dir, f.path)).size).toBe(f.bytes);
+    // Every listed file exists with the listed size, and the list holds every file but itself and the manifest.
+    const listed = listedFiles(dir, manifest);
+    for (const f of listed) expect(statSync(join(dir, f.path)).size).toBe(f.bytes);
+    expect([...atlasFiles(dir).keys()].filter((p) => p !== "manifest.json" && p !== manifest.files.path).sort()).toEqual(listed.map((f) => f.path));
+    expect([manifest.files.count, manifest.files.bytes]).toEqual([listed.length, listed.reduce((a, f) => a + f.bytes, 0)]);
     // Shards cover every id exactly once, in order.
     let next = 0;
     for (const s of manifest.shards) {

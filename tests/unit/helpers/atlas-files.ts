@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { atlasFileListSchema, parseWithFriendlyErrors, type AtlasFile, type Manifest } from "../../../contract/atlas.ts";
 
 /** Every file below `dir`, by path relative to it: for comparing two atlases byte for byte. */
 export function atlasFiles(dir: string): Map<string, Buffer> {
@@ -13,4 +14,10 @@ export function atlasFiles(dir: string): Map<string, Buffer> {
   };
   walk(dir);
   return out;
+}
+
+/** The atlas's file list (manifest.files.path), checked against the contract. */
+export function listedFiles(dir: string, manifest: Manifest): AtlasFile[] {
+  const file = join(dir, manifest.files.path);
+  return parseWithFriendlyErrors(atlasFileListSchema, JSON.parse(readFileSync(file, "utf8")), file).files;
 }
