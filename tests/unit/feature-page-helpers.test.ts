@@ -9,6 +9,7 @@ import { bibtexEscape, citationBibtex, citationText, describeDictionary, embedSn
 import { groupExamples, tokenParts, tokenText, trimWindow } from "../../src/lib/feature-view.ts";
 import { makeLayoutIndex, neighbourhoodOf } from "../../src/lib/layout-index.ts";
 import { explainMissing } from "../../src/lib/not-found.ts";
+import { mapContext } from "../../src/lib/regions.ts";
 import { OG_HEIGHT, OG_MAX_IMAGES, OG_WIDTH, ogPolicy, previewSvg, renderPng, wrapText, textWidth } from "../../src/lib/og-image.ts";
 import { chooseRegionLevel, regionIndexAtLevel } from "../../src/lib/og-plan.ts";
 import { dotPath, histogramSvg, miniMapSvg, neighbourhoodWindow, summariseHistogram } from "../../src/lib/svg-charts.ts";
@@ -287,5 +288,40 @@ describe("build options", () => {
     expect(embedPagesEnabled(undefined)).toBe(true);
     expect(embedPagesEnabled("none")).toBe(false);
     expect(() => embedPagesEnabled("some")).toThrow(/EMBED_PAGES/);
+  });
+});
+
+describe("region page map context", () => {
+  // A 20 × 20 grid of square regions 0.02 wide, centroids at ((c + 0.5) / 32, (r + 0.5) / 32):
+  // sixteenths, so that equal distances are equal in floating point too.
+  const square = (i: number, side = 0.02): Region => {
+    const x = ((i % 20) + 0.5) / 32;
+    const y = (Math.floor(i / 20) + 0.5) / 32;
+    const h = side / 2;
+    return {
+      id: `3-${i}`, level: 3, index: i, parent: null, children: 0, members: 10, centroid: [x, y],
+      bounds: [x - h, y - h, x + h, y + h], hull: [[x - h, y - h], [x + h, y - h], [x + h, y + h]],
+      name: `r${i}`, slug: `r-${i}`, nameSource: "auto", terms: [], top: [], cohesion: 0.5,
+    };
+  };
+  const level = Array.from({ length: 400 }, (_, i) => square(i));
+  const centre = level[210]!; // column 10, row 10
+
+  it("outlines the nearest regions in the frame, never the region itself, ties by index, at most max", () => {
+    const got = mapContext(level, centre, [0, 0, 1, 1], 0, 4);
+    // The four one step away tie; index decides: 190 (below), 209 (left), 211 (right), 230 (above).
+    expect(got.map((r) => r.index)).toEqual([190, 209, 211, 230]);
+    const all = mapContext(level, centre, [0, 0, 1, 1], 0, 1000);
+    expect(all).toHaveLength(399);
+    expect(all.some((r) => r.id === centre.id)).toBe(false);
+  });
+
+  it("leaves out regions outside the frame and those too small to see", () => {
+    const frame = [0.25, 0.25, 0.4, 0.4] as const;
+    const inFrame = mapContext(level, centre, frame, 0, 1000);
+    for (const r of inFrame) expect(r.bounds[0] <= frame[2] && r.bounds[2] >= frame[0] && r.bounds[1] <= frame[3] && r.bounds[3] >= frame[1]).toBe(true);
+    expect(inFrame.length).toBeLessThan(399);
+    const mixed = level.map((r, i) => (i % 2 === 0 ? square(i, 0.001) : r));
+    expect(mapContext(mixed, centre, [0, 0, 1, 1], 0.01, 1000).every((r) => r.index % 2 === 1)).toBe(true);
   });
 });
