@@ -12,8 +12,17 @@ import { childKeys, formatKey, parseKey, tileBounds } from "../../contract/tile-
 /** A rectangle in layout units: [minX, minY, maxX, maxY] (y up). */
 export type Rect = [number, number, number, number];
 
-/** Open a tile once its square is wider than this on screen, in CSS pixels. */
+/** Open a tile of up to OPEN_TILE_ROWS points once its square is wider than this on screen, in CSS pixels. */
 export const OPEN_TILE_PX = 512;
+
+/**
+ * A tile with more rows than this (an atlas written with a larger `--tile-capacity`, for a host
+ * with a file cap) opens when proportionally wider: OPEN_TILE_PX × √(rows / OPEN_TILE_ROWS), so
+ * the points per screen stay those of a default atlas. Opening 16,384-point tiles at 512 px drew
+ * four times the points: 3.5 MB before the first frame at 1M features, and zooms that took
+ * seconds in software-rendered Chromium. Smaller tiles open at 512 px as before.
+ */
+export const OPEN_TILE_ROWS = 4096;
 
 export function intersects(a: Rect, b: Rect): boolean {
   return a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3];
@@ -39,7 +48,8 @@ export function selectTiles(
     const k = parseKey(key);
     const square = tileBounds(k);
     const widthPx = (square[2] - square[0]) * pixelsPerUnit;
-    if (widthPx <= openPx || !intersects(square, view)) continue;
+    const rows = tiles.get(key)!.rows;
+    if (widthPx <= openPx * Math.max(1, Math.sqrt(rows / OPEN_TILE_ROWS)) || !intersects(square, view)) continue;
     for (const child of childKeys(k)) {
       const childKey = formatKey(child);
       if (tiles.has(childKey) && intersects(tileBounds(child), view)) queue.push(childKey);
