@@ -59,8 +59,8 @@ export function makeLayoutIndex(positions: Float32Array, bounds: Rect, overview:
 
   // Nearest-first queries go through flatbush's packed R-tree, not the grid: a UMAP map packs
   // whole clusters into a few grid cells, and on the 1M-feature synthetic atlas the grid's ring
-  // search visited thousands of points a page (41 of 92 s of CPU in a budget site build, most of
-  // the rest garbage collection). Float32 boxes hold the float32 positions exactly at half the
+  // search visited thousands of points a page (41 of 92 s of CPU in a budget site build, and much
+  // of its 20 s of garbage collection). Float32 boxes hold the float32 positions exactly at half the
   // memory (~17 MB at 1M features).
   const treeIds = new Uint32Array(items.length);
   let tree: Flatbush | null = null;
