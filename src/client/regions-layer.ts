@@ -318,15 +318,10 @@ export class RegionLayer {
    * atlas's index leaves its finest levels out) in those levels' files, coarsest first.
    */
   async find(slug: string): Promise<Region | null> {
-    const loaded = (): Region | null => {
-      for (const state of this.levels) {
-        const hit = state?.regions.find((r) => r.slug === slug);
-        if (hit) return hit;
-      }
-      return null;
-    };
-    const have = loaded();
-    if (have) return have;
+    for (const state of this.levels) {
+      const hit = state?.regions.find((r) => r.slug === slug);
+      if (hit) return hit;
+    }
     this.index ??= fetchRegionIndex(`${this.pageBase}regions.json`);
     let index: RegionIndex;
     try {
@@ -336,13 +331,9 @@ export class RegionLayer {
       throw error;
     }
     const entry = index.entries.find((e) => e.slug === slug);
-    if (entry) {
-      const state = await this.loadLevel(entry.level);
-      return state?.regions.find((r) => r.slug === slug) ?? null;
-    }
-    for (let L = index.searchableLevels; L < index.levels; L++) {
-      const state = await this.loadLevel(L);
-      const hit = state?.regions.find((r) => r.slug === slug);
+    const candidates = entry ? [entry.level] : Array.from({ length: index.levels - index.searchableLevels }, (_, i) => index.searchableLevels + i);
+    for (const L of candidates) {
+      const hit = (await this.loadLevel(L))?.regions.find((r) => r.slug === slug);
       if (hit) return hit;
     }
     return null;
