@@ -10,6 +10,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { tableFromIPC } from "apache-arrow";
+import Flatbush from "flatbush";
 import {
   parseWithFriendlyErrors,
   regionLevelFileSchema,
@@ -220,6 +221,26 @@ function readTiles(manifest: Manifest, dir: string): TileColumns {
   return { labels, log10Density, x, y };
 }
 
+/**
+ * A packed R-tree of a level's region bounds, built once per level: at 1M features level 5 has
+ * 78,000 regions, and scanning them all for each of its pages was most of `mapContext`'s cost.
+ */
+const levelTrees = new WeakMap<readonly Region[], Flatbush | null>();
+
+function levelTree(level: readonly Region[]): Flatbush | null {
+  let tree = levelTrees.get(level);
+  if (tree === undefined) {
+    tree = null;
+    if (level.length > 0) {
+      tree = new Flatbush(level.length);
+      for (const r of level) tree.add(r.bounds[0], r.bounds[1], r.bounds[2], r.bounds[3]);
+      tree.finish();
+    }
+    levelTrees.set(level, tree);
+  }
+  return tree;
+}
+
 /** Most neighbouring outlines a region page's map draws (see `mapContext`). */
 export const MAP_CONTEXT_MAX = 200;
 
@@ -233,10 +254,11 @@ export const MAP_CONTEXT_MAX = 200;
 export function mapContext(level: readonly Region[], region: Region, frame: readonly [number, number, number, number], minSize: number, max: number = MAP_CONTEXT_MAX): Region[] {
   const [cx, cy] = region.centroid;
   const near: { r: Region; d: number }[] = [];
-  for (const r of level) {
+  // Flatbush's search keeps boxes that meet the frame, edges included, as the scan it replaces did.
+  for (const i of levelTree(level)?.search(frame[0], frame[1], frame[2], frame[3]) ?? []) {
+    const r = level[i]!;
     if (r.id === region.id || r.hull.length < 3) continue;
     const [x0, y0, x1, y1] = r.bounds;
-    if (x0 > frame[2] || x1 < frame[0] || y0 > frame[3] || y1 < frame[1]) continue;
     if (Math.max(x1 - x0, y1 - y0) < minSize) continue;
     near.push({ r, d: (r.centroid[0] - cx) ** 2 + (r.centroid[1] - cy) ** 2 });
   }

@@ -317,9 +317,14 @@ describe("region page map context", () => {
   });
 
   it("leaves out regions outside the frame and those too small to see", () => {
-    const frame = [0.25, 0.25, 0.4, 0.4] as const;
+    // The frame's left edge is region 207's right edge (column 7, row 10).
+    const frame = [level[207]!.bounds[2], 0.25, 0.4, 0.4] as const;
     const inFrame = mapContext(level, centre, frame, 0, 1000);
-    for (const r of inFrame) expect(r.bounds[0] <= frame[2] && r.bounds[2] >= frame[0] && r.bounds[1] <= frame[3] && r.bounds[3] >= frame[1]).toBe(true);
+    const meets = (r: (typeof level)[number]): boolean => r.bounds[0] <= frame[2] && r.bounds[2] >= frame[0] && r.bounds[1] <= frame[3] && r.bounds[3] >= frame[1];
+    for (const r of inFrame) expect(meets(r)).toBe(true);
+    // Every region that meets the frame, one that only touches its edge included.
+    expect(inFrame).toHaveLength(level.filter((r) => r !== centre && meets(r)).length);
+    expect(inFrame.map((r) => r.index)).toContain(207);
     expect(inFrame.length).toBeLessThan(399);
     const mixed = level.map((r, i) => (i % 2 === 0 ? square(i, 0.001) : r));
     expect(mapContext(mixed, centre, [0, 0, 1, 1], 0.01, 1000).every((r) => r.index % 2 === 1)).toBe(true);
