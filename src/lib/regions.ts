@@ -221,24 +221,54 @@ function readTiles(manifest: Manifest, dir: string): TileColumns {
   return { labels, log10Density, x, y };
 }
 
-/**
- * A packed R-tree of a level's region bounds, built once per level: at 1M features level 5 has
- * 78,000 regions, and scanning them all for each of its pages was most of `mapContext`'s cost.
- */
-const levelTrees = new WeakMap<readonly Region[], Flatbush | null>();
+/** The drawable regions of one level whose size (largest side of the bounds) is in [2^k, 2^(k+1)). */
+interface SizeClass {
+  /** Largest size in the class. */
+  largest: number;
+  /** Packed R-tree of their bounds; item i is level[ids[i]]. */
+  tree: Flatbush;
+  ids: Uint32Array;
+}
 
-function levelTree(level: readonly Region[]): Flatbush | null {
-  let tree = levelTrees.get(level);
-  if (tree === undefined) {
-    tree = null;
-    if (level.length > 0) {
-      tree = new Flatbush(level.length);
-      for (const r of level) tree.add(r.bounds[0], r.bounds[1], r.bounds[2], r.bounds[3]);
-      tree.finish();
+/**
+ * A level's drawable regions (hull of 3 points or more) in size classes, each with an R-tree of
+ * its bounds, built once per level. At 1M features level 5 has 78,000 regions, and a page's frame
+ * (its parent's surroundings) meets thousands of them, nearly all too small to draw: a scan of
+ * the level, or one search of a single tree, took most of a region page's 6.5 ms. The size
+ * classes let `mapContext` skip the small ones without visiting them.
+ */
+const levelClasses = new WeakMap<readonly Region[], SizeClass[]>();
+
+function sizeOf(r: Region): number {
+  return Math.max(r.bounds[2] - r.bounds[0], r.bounds[3] - r.bounds[1]);
+}
+
+function sizeClasses(level: readonly Region[]): SizeClass[] {
+  let classes = levelClasses.get(level);
+  if (classes) return classes;
+  const byClass = new Map<number, number[]>();
+  level.forEach((r, i) => {
+    if (r.hull.length < 3) return;
+    const size = sizeOf(r);
+    // Zero-size (and non-finite) regions share one class below every other.
+    const k = size > 0 && Number.isFinite(size) ? Math.floor(Math.log2(size)) : -Infinity;
+    const list = byClass.get(k) ?? [];
+    list.push(i);
+    byClass.set(k, list);
+  });
+  classes = [...byClass.values()].map((list) => {
+    const tree = new Flatbush(list.length);
+    let largest = -Infinity;
+    for (const i of list) {
+      const b = level[i]!.bounds;
+      tree.add(b[0], b[1], b[2], b[3]);
+      largest = Math.max(largest, sizeOf(level[i]!));
     }
-    levelTrees.set(level, tree);
-  }
-  return tree;
+    tree.finish();
+    return { largest, tree, ids: Uint32Array.from(list) };
+  });
+  levelClasses.set(level, classes);
+  return classes;
 }
 
 /** Most neighbouring outlines a region page's map draws (see `mapContext`). */
@@ -254,13 +284,14 @@ export const MAP_CONTEXT_MAX = 200;
 export function mapContext(level: readonly Region[], region: Region, frame: readonly [number, number, number, number], minSize: number, max: number = MAP_CONTEXT_MAX): Region[] {
   const [cx, cy] = region.centroid;
   const near: { r: Region; d: number }[] = [];
-  // Flatbush's search keeps boxes that meet the frame, edges included, as the scan it replaces did.
-  for (const i of levelTree(level)?.search(frame[0], frame[1], frame[2], frame[3]) ?? []) {
-    const r = level[i]!;
-    if (r.id === region.id || r.hull.length < 3) continue;
-    const [x0, y0, x1, y1] = r.bounds;
-    if (Math.max(x1 - x0, y1 - y0) < minSize) continue;
-    near.push({ r, d: (r.centroid[0] - cx) ** 2 + (r.centroid[1] - cy) ** 2 });
+  for (const c of sizeClasses(level)) {
+    if (c.largest < minSize) continue;
+    // Flatbush's search keeps boxes that meet the frame, edges included.
+    for (const t of c.tree.search(frame[0], frame[1], frame[2], frame[3])) {
+      const r = level[c.ids[t]!]!;
+      if (r.id === region.id || sizeOf(r) < minSize) continue;
+      near.push({ r, d: (r.centroid[0] - cx) ** 2 + (r.centroid[1] - cy) ** 2 });
+    }
   }
   near.sort((a, b) => a.d - b.d || a.r.index - b.r.index);
   return near.slice(0, max).map((n) => n.r);
