@@ -18,7 +18,6 @@
  * sent; the local server does not compress) of the page and of every resource whose response ended
  * before that moment. Targets (issue 4, at 1M features): ≤ 1.5 s and ≤ 3 MB.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -30,6 +29,7 @@ import sirv from "sirv";
 import { buildAtlas } from "../precompute/build.ts";
 import { formatBytes } from "../precompute/log.ts";
 import { syntheticDictionary, writeSaeLensFolder } from "../scripts/synthetic-dictionary.ts";
+import { astroBuild } from "../scripts/astro-build.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const STAND_IN = "map-bench";
@@ -60,12 +60,7 @@ async function standInSite(): Promise<string> {
   writeSaeLensFolder(dict, syntheticDictionary({ n: 64, d: 16, seed: 1 }));
   await buildAtlas({ dictionary: dict, out: join(work, "atlases", STAND_IN), id: STAND_IN, title: "Map benchmark stand-in", quiet: true, cache: false });
   process.stderr.write("building the site for the stand-in atlas …\n");
-  const astro = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", dist], {
-    cwd: root,
-    encoding: "utf8",
-    env: { ...process.env, ATLAS_DIR: join(work, "atlases") },
-  });
-  if (astro.status !== 0) throw new Error(`astro build failed:\n${astro.stdout}\n${astro.stderr}`);
+  await astroBuild({ outDir: dist, env: { ...process.env, ATLAS_DIR: join(work, "atlases") }, inherit: false });
   return dist;
 }
 

@@ -3,7 +3,7 @@
  * time, peak memory (the largest process, from /usr/bin/time, and the whole process tree, polled
  * from /proc), and what it wrote: files and bytes in dist, and per feature page.
  *
- *   npx tsx bench/site-build.ts --atlases bench/out/large/all --name all-1m [--env EMBED_PAGES=none …] [--keep]
+ *   npx tsx bench/site-build.ts --atlases bench/out/large/all --name all-1m [--env EMBED_PAGES=none …] [--parts <n>|auto] [--keep]
  *   npm run bench -- --site            both 1M cases (writes the synthetic atlases first; see below)
  *
  * The 1M cases use bench/large-atlas.ts (real writer, tiles, search and shards; synthetic
@@ -20,6 +20,8 @@ const root = resolve(import.meta.dirname, "..");
 export interface SiteBuildResult {
   name: string;
   seconds: number;
+  /** Build processes (scripts/astro-build.ts). */
+  parts: number;
   /** Largest single process (ru_maxrss via /usr/bin/time), bytes; null without GNU time. */
   peakRss: number | null;
   /** Largest sum of RSS over the process tree, sampled every 250 ms, bytes. */
@@ -74,10 +76,11 @@ function walk(dir: string, visit: (path: string, bytes: number) => void): void {
   }
 }
 
-export async function siteBuild(opts: { name: string; atlases: string; env?: Record<string, string>; keep?: boolean }): Promise<SiteBuildResult> {
+export async function siteBuild(opts: { name: string; atlases: string; env?: Record<string, string>; keep?: boolean; parts?: string }): Promise<SiteBuildResult> {
   const out = join(root, "bench", "out", "site", opts.name);
   rmSync(out, { recursive: true, force: true });
-  const astro = [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", out];
+  // What `npm run site:build` runs: one `astro build`, or several in parallel (scripts/astro-build.ts).
+  const astro = ["--import", "tsx", join(root, "scripts", "astro-build.ts"), "--out-dir", out, "--parts", opts.parts ?? "auto"];
   const gnuTime = existsSync("/usr/bin/time");
   const [cmd, args] = gnuTime ? ["/usr/bin/time", ["-f", "maxrss_kb=%M", process.execPath, ...astro]] : [process.execPath, astro];
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
@@ -102,6 +105,7 @@ export async function siteBuild(opts: { name: string; atlases: string; env?: Rec
   const seconds = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`${opts.name}: astro build exited with ${code}\n${stderr.slice(-4000)}`);
   const m = /maxrss_kb=(\d+)/.exec(stderr);
+  const parts = Number(/\((\d+) process/.exec(stderr)?.[1] ?? 1);
 
   let files = 0, bytes = 0, featurePages = 0, featurePageBytes = 0, dataFiles = 0, dataBytes = 0;
   walk(out, (p, b) => {
@@ -122,14 +126,14 @@ export async function siteBuild(opts: { name: string; atlases: string; env?: Rec
     if (existsSync(manifest)) features += (JSON.parse(readFileSync(manifest, "utf8")) as { counts: { features: number } }).counts.features;
   }
   if (!opts.keep) rmSync(out, { recursive: true, force: true });
-  return { name: opts.name, seconds, peakRss: m ? Number(m[1]) * 1024 : null, peakTreeRss, files, bytes, featurePages, featurePageBytes, dataFiles, dataBytes, features, load };
+  return { name: opts.name, seconds, parts, peakRss: m ? Number(m[1]) * 1024 : null, peakTreeRss, files, bytes, featurePages, featurePageBytes, dataFiles, dataBytes, features, load };
 }
 
 const mb = (b: number): string => `${(b / 1e6).toFixed(1)} MB`;
 
 export function formatSiteBuild(r: SiteBuildResult): string {
   return [
-    `${r.name}: ${r.features.toLocaleString("en-US")} features, load at start ${r.load}`,
+    `${r.name}: ${r.features.toLocaleString("en-US")} features, ${r.parts} build process${r.parts > 1 ? "es" : ""}, load at start ${r.load}`,
     `  wall ${r.seconds.toFixed(1)} s (${(r.featurePages / r.seconds).toFixed(0)} feature pages/s); peak RSS ${r.peakRss === null ? "?" : mb(r.peakRss)} (largest process), ${mb(r.peakTreeRss)} (process tree)`,
     `  dist: ${r.files.toLocaleString("en-US")} files, ${mb(r.bytes)}; atlas data ${r.dataFiles.toLocaleString("en-US")} files, ${mb(r.dataBytes)}`,
     `  feature pages: ${r.featurePages.toLocaleString("en-US")}, ${mb(r.featurePageBytes)}, ${r.featurePages ? (r.featurePageBytes / r.featurePages / 1024).toFixed(1) : "–"} KB each`,
@@ -139,10 +143,16 @@ export function formatSiteBuild(r: SiteBuildResult): string {
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
   const { values } = parseArgs({
-    options: { atlases: { type: "string" }, name: { type: "string" }, env: { type: "string", multiple: true }, keep: { type: "boolean", default: false } },
+    options: {
+      atlases: { type: "string" },
+      name: { type: "string" },
+      env: { type: "string", multiple: true },
+      keep: { type: "boolean", default: false },
+      parts: { type: "string", default: "auto" },
+    },
   });
-  if (!values.atlases || !values.name) throw new Error("usage: site-build --atlases <folder> --name <case> [--env K=V …] [--keep]");
+  if (!values.atlases || !values.name) throw new Error("usage: site-build --atlases <folder> --name <case> [--env K=V …] [--parts <n>|auto] [--keep]");
   const env = Object.fromEntries((values.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
-  const r = await siteBuild({ name: values.name, atlases: values.atlases, env, keep: values.keep });
+  const r = await siteBuild({ name: values.name, atlases: values.atlases, env, keep: values.keep, parts: values.parts });
   process.stdout.write(`${formatSiteBuild(r)}\n${JSON.stringify(r)}\n`);
 }

@@ -13,6 +13,7 @@ import { atlasRoot, scanAtlases } from "./atlas-dir.ts";
 import { scanSplits } from "./splits-dir.ts";
 import { SPLITS_DIR } from "../../contract/splits.ts";
 import { pageOptions, redirectsFile, rewriteFallback } from "./build-options.ts";
+import { sitePart } from "./site-part.ts";
 
 /** Every file under `dir`, recursively (dotfiles too: a host counts them). */
 export async function countFilesUnder(dir: string): Promise<{ files: number }> {
@@ -32,6 +33,13 @@ export default function atlasIntegration(): AstroIntegration {
         base = config.base;
         // Page rendering reads ATLAS_DIR again; make it absolute so it cannot resolve elsewhere.
         process.env["ATLAS_DIR"] = root;
+        // The page budget counts public/'s files; the build may run in another working directory.
+        process.env["SITE_PUBLIC_DIR"] = fileURLToPath(config.publicDir);
+        // A budget is checked on the files one build wrote, so it cannot be split over processes
+        // (budget sites are small: 87 s at 1M features, docs/hosting.md).
+        if (command === "build" && sitePart().count > 1 && pageOptions().mode === "budget") {
+          throw new Error("SITE_PART cannot be used with PAGES=budget: build a page-budget site in one process");
+        }
         // Scanning here makes a bad manifest (e.g. another format version) fail the build at once.
         const atlases = scanAtlases(root, (m) => logger.warn(m));
         if (atlases.length === 0) logger.warn(`no atlases found under ${root}; the site will have a home page only`);
@@ -70,6 +78,8 @@ export default function atlasIntegration(): AstroIntegration {
       },
       "astro:build:done": async ({ dir, logger }) => {
         const out = fileURLToPath(dir);
+        // In a build split over processes, the atlas data and _redirects come from part 0 alone.
+        if (sitePart().index > 0) return;
         const atlases = scanAtlases(root, (m) => logger.warn(m));
         for (const a of atlases) {
           const target = path.join(out, a.manifest.id, "data");

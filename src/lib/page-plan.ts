@@ -106,7 +106,7 @@ export function pagePlan(): PagePlan {
   }
   const manifests = listAtlases();
   const embeds = embedPagesEnabled();
-  const siteFiles = countFiles(path.resolve(process.cwd(), "public")) + sitePages();
+  const siteFiles = countFiles(process.env["SITE_PUBLIC_DIR"] ?? path.resolve(process.cwd(), "public")) + sitePages();
   const split = splitBudget(options.files, siteFiles, manifests.map((m) => atlasCosts(m, embeds)));
   const byId = new Map<string, AtlasPages>();
   manifests.forEach((m, i) => {

@@ -1,7 +1,7 @@
 /**
  * Builds once for the whole e2e run: the atlases of the repository's site config
  * (`atlas.config.json`: the demo and its siblings, built as `npm run demo` builds them) and a small gpt2-small atlas (real SAEDashboard evidence, synthetic geometry: see
- * scripts/gpt2-fixture-atlas.ts) into a temporary folder, then the site with `astro build --outDir`, then serves it on port 0.
+ * scripts/gpt2-fixture-atlas.ts) into a temporary folder, then the site with `astroBuild` (scripts/astro-build.ts, two processes), then serves it on port 0.
  * The URL reaches the tests through E2E_BASE_URL, which Playwright passes on to its workers.
  *
  * A second, small site is built from the gpt2 and hostile atlases with a page budget (PAGES=budget,
@@ -13,7 +13,7 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { spawnSync } from "node:child_process";
+import { astroBuild } from "../../scripts/astro-build.ts";
 import { buildAtlas } from "../../precompute/build.ts";
 import { buildSite } from "../../precompute/site.ts";
 import { serveStatic } from "../../scripts/serve-static.ts";
@@ -82,13 +82,10 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   });
   const tiledSeconds = (performance.now() - tiledStart) / 1000;
   const siteStart = performance.now();
-  const astro = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", dist], {
-    cwd: root,
-    encoding: "utf8",
-    env: { ...process.env, ATLAS_DIR: atlases },
-  });
+  // In two processes, as `npm run site:build` builds large sites, so that every spec runs against
+  // a merged build (tests/unit/site-parts.test.ts checks it equals a one-process build).
+  await astroBuild({ outDir: dist, parts: 2, env: { ...process.env, ATLAS_DIR: atlases }, inherit: false });
   const siteSeconds = (performance.now() - siteStart) / 1000;
-  if (astro.status !== 0) throw new Error(`astro build failed:\n${astro.stdout}\n${astro.stderr}`);
   // One line, so that what each atlas adds to the setup can be read off any run.
   const perAtlas = site.atlases.map((a) => `${a.entry.id} ${a.seconds.toFixed(1)} s`).join(", ");
   process.stderr.write(`[e2e setup] ${((performance.now() - started) / 1000).toFixed(1)} s in all (config atlases: ${perAtlas}; gpt2 rebuilt with a rename ${renameSeconds.toFixed(1)} s; ${TILED_ID} ${tiledSeconds.toFixed(1)} s; site ${(siteSeconds).toFixed(1)} s)\n`);
@@ -100,12 +97,11 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const list = join(work, "pages.txt");
   writeFileSync(list, BUDGET_PAGE_LIST.join("\n") + "\n");
   const budgetDist = join(work, "dist-budget");
-  const budget = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent", "--outDir", budgetDist], {
-    cwd: root,
-    encoding: "utf8",
+  await astroBuild({
+    outDir: budgetDist,
     env: { ...process.env, ATLAS_DIR: budgetAtlases, PAGES: "budget", PAGE_BUDGET: String(BUDGET_FILES), PAGE_POLICY: "list", PAGE_LIST: list, PAGE_FALLBACK: "rewrite", LEAN_PAGES_ABOVE: "0" },
+    inherit: false,
   });
-  if (budget.status !== 0) throw new Error(`astro build (page budget) failed:\n${budget.stdout}\n${budget.stderr}`);
   const budgetServer = await serveStatic(budgetDist, 0);
   const rewriteServer = await serveStatic(budgetDist, 0, "127.0.0.1", { rewrites: true });
   process.stderr.write(`e2e setup: the page-budget site took ${((performance.now() - budgetStarted) / 1000).toFixed(1)} s\n`);

@@ -7,9 +7,10 @@ import type { APIRoute } from "astro";
 import { getManifest, listAtlases } from "../../lib/atlases.ts";
 import { encodeRegionIndex } from "../../lib/region-index.ts";
 import { getRegions } from "../../lib/regions.ts";
+import { inThisPart } from "../../lib/site-part.ts";
 
 export function getStaticPaths() {
-  return listAtlases().map((m) => ({ params: { atlas: m.id } }));
+  return inThisPart(listAtlases().map((m) => ({ params: { atlas: m.id } })));
 }
 
 export const GET: APIRoute = ({ params }) => {

@@ -3,8 +3,9 @@ import type { APIRoute, GetStaticPaths } from "astro";
 import { getManifest, listAtlases } from "../../../lib/atlases.ts";
 import { previewSvg, renderPng } from "../../../lib/og-image.ts";
 import { atlasCard } from "../../../lib/preview-cards.ts";
+import { inThisPart } from "../../../lib/site-part.ts";
 
-export const getStaticPaths = (() => listAtlases().map((m) => ({ params: { atlas: m.id } }))) satisfies GetStaticPaths;
+export const getStaticPaths = (() => inThisPart(listAtlases().map((m) => ({ params: { atlas: m.id } })))) satisfies GetStaticPaths;
 
 export const GET: APIRoute = ({ params }) => {
   const png = renderPng(previewSvg(atlasCard(getManifest(params.atlas!))));

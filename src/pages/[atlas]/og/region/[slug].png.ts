@@ -4,9 +4,10 @@ import { getManifest, listAtlases } from "../../../../lib/atlases.ts";
 import { previewSvg, renderPng } from "../../../../lib/og-image.ts";
 import { ogPlan } from "../../../../lib/og-plan.ts";
 import { regionCard } from "../../../../lib/preview-cards.ts";
+import { inThisPart } from "../../../../lib/site-part.ts";
 
 export const getStaticPaths = (() =>
-  listAtlases().flatMap((m) => ogPlan(m).regions.map((r) => ({ params: { atlas: m.id, slug: r.slug } })))) satisfies GetStaticPaths;
+  inThisPart(listAtlases().flatMap((m) => ogPlan(m).regions.map((r) => ({ params: { atlas: m.id, slug: r.slug } }))))) satisfies GetStaticPaths;
 
 export const GET: APIRoute = ({ params }) => {
   const manifest = getManifest(params.atlas!);
