@@ -4,11 +4,11 @@
  * (default 4321), --rebuild (build every atlas even if it is up to date), --no-serve (build only),
  * --config <file> (another site config).
  */
-import { spawnSync } from "node:child_process";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { buildSite } from "../precompute/site.ts";
 import { serveStatic } from "./serve-static.ts";
+import { astroBuild } from "./astro-build.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const { values } = parseArgs({
@@ -29,12 +29,10 @@ const atlasDir = site.atlasRoot;
 const first = site.atlases[0]!.entry.id;
 
 process.stderr.write("[Building site]\n");
-const astro = spawnSync(process.execPath, [join(root, "node_modules", "astro", "astro.js"), "build", "--silent"], {
-  cwd: root,
-  stdio: "inherit",
-  env: { ...process.env, ATLAS_DIR: atlasDir },
+await astroBuild({ outDir: join(root, "dist"), env: { ...process.env, ATLAS_DIR: atlasDir } }).catch((e: Error) => {
+  process.stderr.write(`error: ${e.message}\n`);
+  process.exit(1);
 });
-if (astro.status !== 0) process.exit(astro.status ?? 1);
 
 if (!values["no-serve"]) {
   const { url } = await serveStatic(join(root, "dist"), Number(values.port));
