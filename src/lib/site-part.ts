@@ -1,5 +1,5 @@
 /**
- * One site built by several `astro build` processes at once (scripts/site-build.ts). Astro renders
+ * One site built by several `astro build` processes at once (scripts/astro-build.ts). Astro renders
  * pages on one thread, so a 1M-feature site takes about an hour on one core; each process renders
  * a contiguous share of every route's paths and the driver merges their output folders. Pages do
  * not depend on which process renders them, so the merged folder is byte-identical to a one-process
