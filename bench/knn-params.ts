@@ -1,0 +1,57 @@
+/**
+ * kNN parameter study for the partitioned engine: on one synthetic dictionary (the bench's
+ * generator and seed), builds the graph with each listed setting of cells and candidate budget,
+ * then runs one refinement round, printing wall time and recall@15 after each step. For choosing
+ * the 1M defaults (docs/scale.md, "Where the 1M precompute misses its 45 minutes") on a size that
+ * takes minutes, not an hour.
+ *
+ *   npx tsx bench/knn-params.ts --n 262144 --d 2304 --cells 1,2 --candidates 8,16
+ *
+ * --cells: multiples of the default ⌈√n⌉ cells; --candidates: maxCandidates = n / value (the
+ * default is n / 8, at least 16,384). Every pair of the two lists is run.
+ */
+import { parseArgs } from "node:util";
+import { buildKnnGraph, measureRecall, refineKnnGraph } from "../precompute/neighbours/knn.ts";
+import { normaliseRows } from "../precompute/neighbours/normalise.ts";
+import { defaultCells } from "../precompute/neighbours/partitions.ts";
+import { syntheticDictionary } from "../scripts/synthetic-dictionary.ts";
+
+const { values } = parseArgs({
+  options: {
+    n: { type: "string", default: "262144" },
+    d: { type: "string", default: "2304" },
+    cells: { type: "string", default: "1,2" },
+    candidates: { type: "string", default: "8" },
+    seed: { type: "string", default: "7" },
+  },
+});
+const n = Number(values.n);
+const d = Number(values.d);
+const list = (s: string): number[] => s.split(",").map(Number);
+
+const t0 = performance.now();
+const dict = syntheticDictionary({ n, d, seed: Number(values.seed), duplicates: 0.01 });
+const { unit, alive } = normaliseRows(dict.decoder, n, d, { inPlace: true });
+let nAlive = 0;
+for (let i = 0; i < n; i++) nAlive += alive[i]!;
+process.stdout.write(`${n.toLocaleString("en-US")} × ${d}: generated in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${nAlive.toLocaleString("en-US")} alive\n`);
+
+const seconds = (from: number): string => `${((performance.now() - from) / 1000).toFixed(1)} s`;
+for (const c of list(values.cells!)) {
+  for (const div of list(values.candidates!)) {
+    const cells = Math.round(c * defaultCells(nAlive));
+    const maxCandidates = Math.max(16384, Math.ceil(nAlive / div));
+    const opts = { k: 15, m: 16, efConstruction: 200, efSearch: 64, seed: 42, engine: "partitioned" as const, cells, maxCandidates };
+    const started = performance.now();
+    const graph = buildKnnGraph(unit, n, d, alive, opts);
+    const knnTime = seconds(started);
+    const r0 = measureRecall(unit, n, d, alive, graph, { k: 15, seed: 42 });
+    const refineStart = performance.now();
+    const refined = refineKnnGraph(unit, n, d, alive, graph);
+    const refineTime = seconds(refineStart);
+    const r1 = measureRecall(unit, n, d, alive, refined, { k: 15, seed: 42 });
+    process.stdout.write(
+      `cells ${cells} (${c}×), maxCandidates ${maxCandidates} (n/${div}): kNN ${knnTime}, recall ${r0.recall.toFixed(4)}; one refinement round ${refineTime}, recall ${r1.recall.toFixed(4)} (sample ${r1.sample})\n`,
+    );
+  }
+}
