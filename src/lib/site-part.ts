@@ -49,7 +49,7 @@ const PROGRESS_FROM = 20_000;
 /** Seconds between two progress lines. */
 const PROGRESS_SECONDS = 30;
 
-const progress = { total: 0, done: 0, started: 0, reported: 0 };
+const progress = { total: 0, done: 0, started: 0, reported: 0, part: { index: 0, count: 1 } as SitePart };
 
 /**
  * The feature route's paths for this part, counted so that `featurePageRendered` can report
@@ -59,18 +59,20 @@ export function featurePaths<T>(paths: readonly T[], part: SitePart = sitePart()
   const mine = inThisPart(paths, part);
   progress.total = mine.length;
   progress.done = 0;
+  progress.part = part;
   progress.started = progress.reported = performance.now();
   return mine;
 }
 
-/** Called once per rendered feature page; every PROGRESS_SECONDS writes a line to stderr. */
-export function featurePageRendered(part: SitePart = sitePart()): void {
+/** Called once per rendered feature page (so it does no more than count); every PROGRESS_SECONDS writes a line to stderr. */
+export function featurePageRendered(): void {
   progress.done++;
   if (progress.total < PROGRESS_FROM) return;
   const now = performance.now();
   if (now - progress.reported < PROGRESS_SECONDS * 1000 && progress.done !== progress.total) return;
   progress.reported = now;
   const rate = progress.done / Math.max(1e-3, (now - progress.started) / 1000);
+  const { part } = progress;
   const who = part.count > 1 ? `part ${part.index + 1} of ${part.count}: ` : "";
   const left = progress.done < progress.total ? `, ~${Math.ceil((progress.total - progress.done) / rate / 60)} min left` : "";
   process.stderr.write(`[site] ${who}${progress.done.toLocaleString("en-US")} of ${progress.total.toLocaleString("en-US")} feature pages (${rate.toFixed(0)}/s${left})\n`);
