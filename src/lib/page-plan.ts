@@ -126,6 +126,11 @@ export function* featurePageIds(m: Manifest): Generator<number> {
   else yield* chosen;
 }
 
+/** Route paths of every feature with a static page, atlas by atlas: for the feature, embed and preview-image routes. */
+export function featurePagePaths(manifests: readonly Manifest[]): { params: { atlas: string; id: string } }[] {
+  return manifests.flatMap((m) => Array.from(featurePageIds(m), (id) => ({ params: { atlas: m.id, id: String(id) } })));
+}
+
 /** Whether feature `id` of atlas `atlasId` has a static page. */
 export function hasFeaturePage(atlasId: string, id: number): boolean {
   const chosen = pagePlan().forAtlas(atlasId).features;

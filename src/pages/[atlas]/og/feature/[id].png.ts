@@ -4,18 +4,14 @@
  */
 import type { APIRoute, GetStaticPaths } from "astro";
 import { getFeature, getManifest, listAtlases } from "../../../../lib/atlases.ts";
-import { featurePageIds } from "../../../../lib/page-plan.ts";
+import { featurePagePaths } from "../../../../lib/page-plan.ts";
 import { previewSvg, renderPng } from "../../../../lib/og-image.ts";
 import { ogPlan } from "../../../../lib/og-plan.ts";
 import { featureCard } from "../../../../lib/preview-cards.ts";
 import { inThisPart } from "../../../../lib/site-part.ts";
 
 export const getStaticPaths = (() =>
-  inThisPart(
-    listAtlases()
-      .filter((m) => ogPlan(m).policy === "all")
-      .flatMap((m) => Array.from(featurePageIds(m), (id) => ({ params: { atlas: m.id, id: String(id) } }))),
-  )) satisfies GetStaticPaths;
+  inThisPart(featurePagePaths(listAtlases().filter((m) => ogPlan(m).policy === "all")))) satisfies GetStaticPaths;
 
 export const GET: APIRoute = ({ params }) => {
   const manifest = getManifest(params.atlas!);
