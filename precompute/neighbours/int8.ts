@@ -94,15 +94,57 @@ const tileBody = (() => {
   ];
 })();
 
+/**
+ * One row against a list: out[c] = float32(Σ q·row(ids[c])) · (scale_q · scale_ids[c]), the same
+ * bits the tile kernel gives that pair (the integer sum is exact in any order, and the scaling is
+ * the same two float32 products). For candidate lists that share no rows with each other (the
+ * refinement's), where a tile would compute four rows to use one.
+ * Params: 0 q (row id), 1 ids, 2 count, 3 stride, 4 out, 5 scales. Locals: 6 c, 7 a, 8 b,
+ * 9 end of the q row, 10 spare; v128: 11–12 accumulators, 13 q vector, 14 row vector.
+ */
+const rowBody = (() => {
+  const scaleOf = (id: number[]): number[] => [...get(5), ...id, ...i32(4), ...MUL, ...ADD, ...f32Load];
+  const idAt = [...get(1), ...get(6), ...i32(4), ...MUL, ...ADD, ...i32Load];
+  const dot = (lane: number[]): number[] => [...get(13), ...lane, ...get(14), ...lane, ...DOT];
+  return [
+    ...vec([[...uleb(5), I32], [...uleb(4), V128]]),
+    ...i32(0), ...set(6),
+    ...whileLess(6, 2, [
+      ...get(0), ...get(3), ...MUL, ...set(7),
+      ...get(7), ...get(3), ...ADD, ...set(9),
+      ...idAt, ...get(3), ...MUL, ...set(8),
+      ...V128_ZERO, ...set(11), ...V128_ZERO, ...set(12),
+      ...whileLess(7, 9, [
+        ...get(7), ...v128Load(0), ...set(13),
+        ...get(8), ...v128Load(0), ...set(14),
+        ...get(11), ...dot(EXTEND_LOW), ...I32X4_ADD, ...set(11),
+        ...get(12), ...dot(EXTEND_HIGH), ...I32X4_ADD, ...set(12),
+        ...bump(7, 16), ...bump(8, 16),
+      ]),
+      ...get(11), ...get(12), ...I32X4_ADD, ...set(11),
+      ...get(4), ...get(6), ...i32(4), ...MUL, ...ADD,
+      ...get(11), ...i32x4Lane(0), ...get(11), ...i32x4Lane(1), ...ADD,
+      ...get(11), ...i32x4Lane(2), ...get(11), ...i32x4Lane(3), ...ADD, ...ADD,
+      ...F32_CONVERT_I32,
+      ...scaleOf(get(0)), ...scaleOf(idAt), ...F32_MUL,
+      ...F32_MUL,
+      ...f32Store,
+      ...bump(6, 1),
+    ]),
+    ...END,
+  ];
+})();
+
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const type7 = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])];
+  const type6 = [0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([])];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
-    ...section(1, vec([type7])),
+    ...section(1, vec([type7, type6])),
     ...section(2, vec([[...name("env"), ...name("mem"), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]])),
-    ...section(3, vec([uleb(0)])),
-    ...section(7, vec([[...name("tile"), 0x00, 0]])),
-    ...section(10, vec([[...uleb(tileBody.length), ...tileBody]])),
+    ...section(3, vec([uleb(0), uleb(1)])),
+    ...section(7, vec([[...name("tile"), 0x00, 0], [...name("row"), 0x00, 1]])),
+    ...section(10, vec([[...uleb(tileBody.length), ...tileBody], [...uleb(rowBody.length), ...rowBody]])),
   ]);
 }
 
@@ -188,11 +230,14 @@ export class Int8Kernel {
   private readonly outAt: number;
   private readonly scalesAt: number;
   private readonly tileFn: (a: number, na: number, b: number, nb: number, stride: number, out: number, scales: number) => void;
+  private readonly rowFn: (q: number, ids: number, count: number, stride: number, out: number, scales: number) => void;
 
   constructor(q: QuantisedRows, slot: number) {
     if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_THREADS) throw new Error(`kernel slot ${slot} out of range`);
     const instance = new WebAssembly.Instance(wasmModule(), { env: { mem: q.memory } });
-    this.tileFn = (instance.exports as Record<string, (...args: number[]) => void>)["tile"]!;
+    const exports = instance.exports as Record<string, (...args: number[]) => void>;
+    this.tileFn = exports["tile"]!;
+    this.rowFn = exports["row"]!;
     this.d = q.stride;
     this.scalesAt = q.scalesAt;
     const base = q.memory.buffer.byteLength - (MAX_THREADS - slot) * SCRATCH_BYTES;
@@ -210,7 +255,12 @@ export class Int8Kernel {
     this.tileFn(this.idsAt, na, this.idsAt + na * 4, nb, this.d, this.outAt, this.scalesAt);
   }
 
+  /** Approximate dots of row q with ids[0 … m) into out32[0 … m), the tile's bits for each pair. */
+  row(q: number, m: number): void {
+    this.rowFn(q, this.idsAt, m, this.d, this.outAt, this.scalesAt);
+  }
+
   dots(): void {
-    throw new Error("Int8Kernel has only the block kernel");
+    throw new Error("Int8Kernel ranks one row against a list with row(), not dots()");
   }
 }

@@ -63,7 +63,7 @@ serveTasks<KnnWorkerInit, KnnTask>((init, slot) => {
       case "window":
         return windowScan(window!, f32!, slot, threads);
       case "refine":
-        return refineRows(refine!, exactKernel(), slot, threads);
+        return refineRows(refine!, exactKernel(), slot, threads, quant ? (kernel as Int8Kernel) : null);
     }
   };
 });

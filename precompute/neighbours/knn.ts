@@ -317,6 +317,12 @@ export interface RefineOptions {
   threads?: number;
   /** Reverse neighbours searched per point (those holding it nearest); default k. */
   reverse?: number;
+  /**
+   * "int8": new candidates are ranked on int8 rows and the best k + INT8_EXTRA scored exactly
+   * (refine.ts says why); "exact": all scored exactly. Default "auto": int8 when the float32
+   * rows are not in a WebAssembly memory (too big for one) and n × d ≥ INT8_FROM.
+   */
+  precision?: "auto" | "exact" | "int8";
 }
 
 /**
@@ -331,15 +337,25 @@ export function refineKnnGraph(unit: Float32Array, n: number, d: number, alive: 
   const exactKernel = exactKernelFor(exact.memory, unit, d, 0);
   const self = new Float64Array(n);
   for (let i = 0; i < n; i++) if (alive[i]) self[i] = exactKernel.exactPair(i, i);
-  const s = createRefineShared(graph, alive, self, opts.reverse ?? graph.k1 - 1);
+  // Measured at 131,072 × 2,304 (2 threads): with the float32 rows in a WebAssembly memory a round
+  // took 14–16 s either way; with them staged from a SharedArrayBuffer (as at 1M, where they do
+  // not fit one), 36 s exact and 31–33 s ranked on int8.
+  const int8 = opts.precision === "int8" || (opts.precision !== "exact" && !exact.memory && n * d >= INT8_FROM);
+  let quant: QuantisedRows | null = null;
+  if (int8) {
+    quant = allocateQuantised(n, d);
+    for (let i = 0; i < n; i++) if (alive[i]) quantiseRow(quant, i, unit, i * d);
+  }
+  const s = createRefineShared(graph, alive, self, opts.reverse ?? graph.k1 - 1, int8 ? graph.k1 - 1 + INT8_EXTRA : 0);
   // Workers need the float32 rows where they can read them (a WebAssembly memory or a SharedArrayBuffer).
   // About (k + reverse) · k candidates a point; small graphs are not worth the workers' start-up.
   const work = n * (graph.k1 - 1 + (opts.reverse ?? graph.k1 - 1)) * (graph.k1 - 1) * d;
   const threads = !(exact.memory || exact.shared) ? 1 : opts.threads !== undefined ? threadCount(opts) : work >= PARALLEL_WORK ? defaultThreads() : 1;
-  const init: KnnWorkerInit = { memory: null, quant: null, exactMemory: exact.memory, exactShared: exact.shared, d, threads, refine: s };
+  const init: KnnWorkerInit = { memory: null, quant, exactMemory: exact.memory, exactShared: exact.shared, d, threads, refine: s };
   const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;
   try {
-    runAll(pool, { kind: "refine" }, () => refineRows(s, exactKernel, 0, threads));
+    const rank = quant ? new Int8Kernel(quant, 0) : null;
+    runAll(pool, { kind: "refine" }, () => refineRows(s, exactKernel, 0, threads, rank));
   } finally {
     pool?.close();
   }

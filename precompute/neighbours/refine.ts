@@ -12,11 +12,21 @@
  * of found ones. A round costs about n · (k + r) · k exact dots (r reverse neighbours kept per
  * point), against the n² / 8 the budgets allow the partitioned search.
  *
- * A row only ever improves: its old neighbours are candidates again, with the same exact float64
- * distances (same kernel, same `cosineDistance`), and the best k of (distance, id) are kept.
+ * A row only ever improves: its old neighbours are candidates again, with the exact float64
+ * distances the graph already holds (the search wrote them with the same kernel and the same
+ * `cosineDistance`), and the best k of (distance, id) are kept.
+ *
+ * Why the new candidates may be ranked on int8 rows first: at 1,048,576 × 2,304 a round scored
+ * ~250 candidates a point exactly from float32 rows that are 9.7 GB and do not fit a WebAssembly
+ * memory, so every candidate's row was read from RAM and copied (554 s for one round). With
+ * `ranked` > 0 they are first scored on the int8 rows (a quarter of the bytes, int8.ts) and only
+ * the best `ranked` by (int8 dot, id) are scored exactly, as the search does with its tracked
+ * candidates; the int8 error (~2.5e-4 in a dot) is far below the gap between a point's k-th
+ * and (k + 16)-th neighbour there.
  * Determinism: each point reads only the snapshot graph of the previous round and writes only its
  * own row, so the result does not depend on the number of threads or their timing.
  */
+import type { Int8Kernel } from "./int8.ts";
 import { cosineDistance, slice } from "./partitions.ts";
 import type { ExactKernel } from "./simd.ts";
 
@@ -36,6 +46,8 @@ export interface RefineShared {
   /** The graph after this round. */
   indices: Int32Array;
   distances: Float32Array;
+  /** New candidates a point keeps by int8 dot for exact scoring (0: all are scored exactly; needs an Int8Kernel). */
+  ranked: number;
 }
 
 const sab = (bytes: number): SharedArrayBuffer => new SharedArrayBuffer(Math.max(8, bytes));
@@ -50,6 +62,7 @@ export function createRefineShared(
   alive: Uint8Array,
   self: Float64Array,
   reverse: number,
+  ranked = 0,
 ): RefineShared {
   const { n, k1 } = graph;
   const count = new Int32Array(n + 1);
@@ -102,12 +115,17 @@ export function createRefineShared(
     revTargets,
     indices: shared(graph.indices, Int32Array),
     distances: shared(graph.distances, Float32Array),
+    ranked,
   };
 }
 
-/** This thread's share of a round: rows slice(n, slot, threads). */
-export function refineRows(s: RefineShared, exact: ExactKernel, slot: number, threads: number): void {
-  const { n, k1, alive, self, oldIndices, revStart, revTargets, indices, distances } = s;
+/**
+ * This thread's share of a round: rows slice(n, slot, threads). `rank` (the int8 rows' kernel) is
+ * required when `s.ranked` > 0.
+ */
+export function refineRows(s: RefineShared, exact: ExactKernel, slot: number, threads: number, rank: Int8Kernel | null = null): void {
+  const { n, k1, alive, self, oldIndices, oldDistances, revStart, revTargets, indices, distances, ranked } = s;
+  if (ranked > 0 && !rank) throw new Error("refineRows: ranking on int8 rows needs their kernel");
   const k = k1 - 1;
   const [lo, hi] = slice(n, slot, threads);
   // stamp[j] === p marks j as already a candidate of p.
@@ -115,9 +133,26 @@ export function refineRows(s: RefineShared, exact: ExactKernel, slot: number, th
   let cand = new Int32Array(4 * k * k + k);
   const topI = new Int32Array(k);
   const topD = new Float32Array(k);
+  const keepI = new Int32Array(Math.max(1, ranked));
+  const keepV = new Float32Array(Math.max(1, ranked));
+  let size = 0;
+  // The k best by (distance, id), by insertion: sorting all few hundred candidates was most of
+  // a round's time.
+  const offer = (dt: number, id: number): void => {
+    if (size === k && (dt > topD[k - 1]! || (dt === topD[k - 1]! && id > topI[k - 1]!))) return;
+    let q = size < k ? size++ : k - 1;
+    while (q > 0 && (topD[q - 1]! > dt || (topD[q - 1]! === dt && topI[q - 1]! > id))) {
+      topD[q] = topD[q - 1]!;
+      topI[q] = topI[q - 1]!;
+      q--;
+    }
+    topD[q] = dt;
+    topI[q] = id;
+  };
   for (let p = lo; p < hi; p++) {
     if (!alive[p]) continue;
     let m = 0;
+    size = 0;
     stamp[p] = p;
     const add = (j: number): void => {
       if (stamp[j] === p || !alive[j]) return;
@@ -132,34 +167,26 @@ export function refineRows(s: RefineShared, exact: ExactKernel, slot: number, th
     const spread = (r: number): void => {
       for (let t = 1; t < k1; t++) add(oldIndices[r * k1 + t]!);
     };
+    // The old neighbours keep their exact distances; only new candidates are scored.
     for (let t = 1; t < k1; t++) {
       const r = oldIndices[p * k1 + t]!;
-      if (r === p) continue;
-      add(r);
-      spread(r);
+      if (r === p || stamp[r] === p) continue;
+      stamp[r] = p;
+      offer(oldDistances[p * k1 + t]!, r);
+    }
+    for (let t = 1; t < k1; t++) {
+      const r = oldIndices[p * k1 + t]!;
+      if (r !== p) spread(r);
     }
     for (let e = revStart[p]!; e < revStart[p + 1]!; e++) {
       const r = revTargets[e]!;
       add(r);
       spread(r);
     }
-    if (m === 0) continue;
-    const dots = exact.exactMany(p, cand, m);
-    // The k best by (distance, id), by insertion: sorting all few hundred candidates was most of
-    // a round's time.
-    let size = 0;
-    for (let t = 0; t < m; t++) {
-      const dt = cosineDistance(dots[t]!, self[p]!, self[cand[t]!]!);
-      const id = cand[t]!;
-      if (size === k && (dt > topD[k - 1]! || (dt === topD[k - 1]! && id > topI[k - 1]!))) continue;
-      let q = size < k ? size++ : k - 1;
-      while (q > 0 && (topD[q - 1]! > dt || (topD[q - 1]! === dt && topI[q - 1]! > id))) {
-        topD[q] = topD[q - 1]!;
-        topI[q] = topI[q - 1]!;
-        q--;
-      }
-      topD[q] = dt;
-      topI[q] = id;
+    if (ranked > 0 && m > ranked) m = keepBest(rank!, p, cand, m, ranked, keepI, keepV);
+    if (m > 0) {
+      const dots = exact.exactMany(p, cand, m);
+      for (let t = 0; t < m; t++) offer(cosineDistance(dots[t]!, self[p]!, self[cand[t]!]!), cand[t]!);
     }
     const base = p * k1;
     for (let t = 0; t < size; t++) {
@@ -167,4 +194,34 @@ export function refineRows(s: RefineShared, exact: ExactKernel, slot: number, th
       distances[base + 1 + t] = topD[t]!;
     }
   }
+}
+
+/**
+ * The `ranked` best of cand[0 … m) by (int8 dot descending, id ascending), written back to the
+ * front of cand; returns their count. Insertion into a list of `ranked`: most candidates fail the
+ * first comparison.
+ */
+function keepBest(rank: Int8Kernel, p: number, cand: Int32Array, m: number, ranked: number, keepI: Int32Array, keepV: Float32Array): number {
+  let size = 0;
+  for (let off = 0; off < m; off += rank.capacity) {
+    const len = Math.min(rank.capacity, m - off);
+    rank.ids.set(cand.subarray(off, off + len));
+    rank.row(p, len);
+    const out = rank.out32;
+    for (let t = 0; t < len; t++) {
+      const v = out[t]!;
+      const id = cand[off + t]!;
+      if (size === ranked && (v < keepV[ranked - 1]! || (v === keepV[ranked - 1]! && id > keepI[ranked - 1]!))) continue;
+      let q = size < ranked ? size++ : ranked - 1;
+      while (q > 0 && (keepV[q - 1]! < v || (keepV[q - 1]! === v && keepI[q - 1]! > id))) {
+        keepV[q] = keepV[q - 1]!;
+        keepI[q] = keepI[q - 1]!;
+        q--;
+      }
+      keepV[q] = v;
+      keepI[q] = id;
+    }
+  }
+  cand.set(keepI.subarray(0, size));
+  return size;
 }

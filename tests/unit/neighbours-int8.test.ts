@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { allocateQuantised, Int8Kernel, quantiseRow } from "../../precompute/neighbours/int8.ts";
 import { buildKnnGraph, exactKnn, knnEngine, measureRecall, type KnnOptions } from "../../precompute/neighbours/knn.ts";
+import { forBlock } from "../../precompute/neighbours/partitions.ts";
+import { gaussian, rng } from "../../precompute/random.ts";
 import { normaliseRows } from "../../precompute/neighbours/normalise.ts";
 import { ThreadPool } from "../../precompute/neighbours/thread-pool.ts";
 import { syntheticDictionary } from "../../scripts/synthetic-dictionary.ts";
@@ -82,6 +85,37 @@ describe("partitioned kNN with int8 candidates", () => {
     expect(knnEngine(262144, 2304, 262144, { ...OPTS, precision: "auto" })).toMatchObject({ precision: "int8", tracked: 31 });
     expect(knnEngine(1048576, 2304, 1048576, { ...OPTS, precision: "auto", cells: undefined })).toMatchObject({ precision: "int8", cells: 1024 });
     expect(knnEngine(4000, 64, 4000, { ...OPTS, engine: "auto" })).toEqual({ name: "hnsw", m: 16, efConstruction: 200, efSearch: 64 });
+  });
+});
+
+describe("the int8 row kernel", () => {
+  it("gives each pair the tile kernel's bits, for lists longer than a tile and rows padded to the stride", () => {
+    const n = 600;
+    const d = 200;
+    const q = allocateQuantised(n, d);
+    const r = rng(9, "int8-row");
+    const row = new Float32Array(d);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < d; j++) row[j] = gaussian(r);
+      quantiseRow(q, i, row);
+    }
+    const kernel = new Int8Kernel(q, 0);
+    const list = Int32Array.from({ length: 300 }, (_, t) => (t * 37 + 11) % n);
+    const fromTile = new Float32Array(list.length);
+    forBlock(kernel, Int32Array.of(5), list, (_, y, dot) => {
+      fromTile[y] = dot;
+    });
+    kernel.ids.set(list);
+    kernel.row(5, list.length);
+    expect(bytes(kernel.out32.subarray(0, list.length))).toEqual(bytes(fromTile));
+    // And it is a dot product: q·q against the float64 sum of the quantised values.
+    kernel.ids[0] = 5;
+    kernel.row(5, 1);
+    const bytesOf = new Int8Array(q.memory.buffer, 5 * q.stride, d);
+    const scale = new Float32Array(q.memory.buffer, q.scalesAt, n)[5]!;
+    let sum = 0;
+    for (let j = 0; j < d; j++) sum += bytesOf[j]! * bytesOf[j]!;
+    expect(kernel.out32[0]).toBe(Math.fround(Math.fround(sum) * Math.fround(scale * scale)));
   });
 });
 

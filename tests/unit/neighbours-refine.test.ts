@@ -10,7 +10,10 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildAtlas } from "../../precompute/build.ts";
 import { buildKnnGraph, measureRecall, refineKnnGraph, type KnnOptions } from "../../precompute/neighbours/knn.ts";
+import { allocateQuantised, Int8Kernel, quantiseRow } from "../../precompute/neighbours/int8.ts";
 import { normaliseRows } from "../../precompute/neighbours/normalise.ts";
+import { createRefineShared, refineRows } from "../../precompute/neighbours/refine.ts";
+import { StagedExact } from "../../precompute/neighbours/simd.ts";
 import { gaussian, rng } from "../../precompute/random.ts";
 import { writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
 
@@ -75,6 +78,77 @@ describe("kNN refinement on flat data", () => {
     const two = refineKnnGraph(unit, n, d, alive, before, { threads: 2 });
     expect(same(two.indices, after.indices)).toBe(true);
     expect(same(two.distances, after.distances)).toBe(true);
+  });
+});
+
+describe("kNN refinement ranked on int8 rows (forced at a small size; 'auto' picks it when the float32 rows are staged)", () => {
+  const n = 6000;
+  const d = 40;
+  const x = flat(n, d, 8);
+  x.fill(0, 17 * d, 18 * d);
+  const { unit, alive } = normaliseRows(x, n, d);
+  const before = buildKnnGraph(unit, n, d, alive, { ...OPTS, threads: 1 });
+  const exactRound = refineKnnGraph(unit, n, d, alive, before, { threads: 1, precision: "exact" });
+  const int8Round = refineKnnGraph(unit, n, d, alive, before, { threads: 1, precision: "int8" });
+  const recall = (g: typeof before) => measureRecall(unit, n, d, alive, g, { k: 15, seed: 3, sample: 1500 }).recall;
+
+  it("raises recall about as much as scoring every candidate exactly", () => {
+    const r0 = recall(before);
+    expect(recall(int8Round)).toBeGreaterThan(r0 + 0.05);
+    expect(recall(int8Round)).toBeGreaterThan(recall(exactRound) - 0.01);
+  });
+
+  it("scores exactly only the best `ranked` new candidates by int8 dot", () => {
+    // With ranked = 2 a row can take at most two neighbours it did not have; scoring every
+    // candidate exactly gives many rows more than two.
+    const k1 = before.k1;
+    const self = new Float64Array(n);
+    const exactSelf = new StagedExact(unit, d);
+    for (let i = 0; i < n; i++) if (alive[i]) self[i] = exactSelf.exactPair(i, i);
+    const q = allocateQuantised(n, d);
+    for (let i = 0; i < n; i++) if (alive[i]) quantiseRow(q, i, unit, i * d);
+    const shared = createRefineShared(before, alive, self, 15, 2);
+    refineRows(shared, new StagedExact(unit, d), 0, 1, new Int8Kernel(q, 0));
+    const gained = (g: { indices: Int32Array }, i: number): number => {
+      const old = new Set(before.indices.subarray(i * k1 + 1, (i + 1) * k1));
+      return Array.from(g.indices.subarray(i * k1 + 1, (i + 1) * k1)).filter((j) => !old.has(j)).length;
+    };
+    let over = 0;
+    let overExact = 0;
+    for (let i = 0; i < n; i++) {
+      if (gained(shared, i) > 2) over++;
+      if (gained(exactRound, i) > 2) overExact++;
+    }
+    expect(over).toBe(0);
+    expect(overExact).toBeGreaterThan(n / 10);
+  });
+
+  it("stores only exact distances, never makes a row worse, and keeps (distance, id) order", () => {
+    const k1 = int8Round.k1;
+    const bad = { worse: 0, order: 0, distance: 0 };
+    for (let i = 0; i < n; i++) {
+      if (!alive[i]) continue;
+      const base = i * k1;
+      for (let t = 1; t < k1; t++) {
+        const j = int8Round.indices[base + t]!;
+        const cur = int8Round.distances[base + t]!;
+        if (cur > before.distances[base + t]!) bad.worse++;
+        if (t > 1 && !(int8Round.distances[base + t - 1]! < cur || (int8Round.distances[base + t - 1] === cur && int8Round.indices[base + t - 1]! < j))) bad.order++;
+        let dot = 0;
+        for (let c = 0; c < d; c++) dot += unit[i * d + c]! * unit[j * d + c]!;
+        if (Math.abs(cur - (1 - dot)) > 1e-6) bad.distance++;
+      }
+    }
+    expect(bad).toEqual({ worse: 0, order: 0, distance: 0 });
+  });
+
+  it("gives the same bytes on one thread and on two, and with the float32 rows staged from a SharedArrayBuffer", () => {
+    const two = refineKnnGraph(unit, n, d, alive, before, { threads: 2, precision: "int8" });
+    expect(same(two.indices, int8Round.indices) && same(two.distances, int8Round.distances)).toBe(true);
+    const staged = new Float32Array(new SharedArrayBuffer(unit.byteLength));
+    staged.set(unit);
+    const fromStaged = refineKnnGraph(staged, n, d, alive, before, { threads: 2, precision: "int8" });
+    expect(same(fromStaged.indices, int8Round.indices) && same(fromStaged.distances, int8Round.distances)).toBe(true);
   });
 });
 
