@@ -8,7 +8,8 @@
  *   npx tsx bench/knn-params.ts --n 262144 --d 2304 --cells 1,2 --candidates 8,16
  *
  * --cells: multiples of the default ⌈√n⌉ cells; --candidates: maxCandidates = n / value (the
- * default is n / 8, at least 16,384). Every pair of the two lists is run.
+ * default is n / 8, at least 16,384); --far: farCandidates, "n/128" (the default rule, at least
+ * 512) or a count. Every combination of the lists is run.
  */
 import { parseArgs } from "node:util";
 import { buildKnnGraph, measureRecall, refineKnnGraph } from "../precompute/neighbours/knn.ts";
@@ -23,11 +24,14 @@ const { values } = parseArgs({
     cells: { type: "string", default: "1,2" },
     candidates: { type: "string", default: "8" },
     seed: { type: "string", default: "7" },
+    far: { type: "string", default: "n/128" },
   },
 });
 const n = Number(values.n);
 const d = Number(values.d);
 const list = (s: string): number[] => s.split(",").map(Number);
+/** "n/128": the default rule, max(512, alive / 128); a plain number: that many. */
+const farBudget = (v: string, alive: number): number => (v.startsWith("n/") ? Math.max(512, Math.ceil(alive / Number(v.slice(2)))) : Number(v));
 
 const t0 = performance.now();
 const dict = syntheticDictionary({ n, d, seed: Number(values.seed), duplicates: 0.01 });
@@ -38,10 +42,10 @@ process.stdout.write(`${n.toLocaleString("en-US")} × ${d}: generated in ${((per
 
 const seconds = (from: number): string => `${((performance.now() - from) / 1000).toFixed(1)} s`;
 for (const c of list(values.cells!)) {
-  for (const div of list(values.candidates!)) {
+  for (const div of list(values.candidates!)) for (const far of values.far!.split(",")) {
     const cells = Math.round(c * defaultCells(nAlive));
     const maxCandidates = Math.max(16384, Math.ceil(nAlive / div));
-    const opts = { k: 15, m: 16, efConstruction: 200, efSearch: 64, seed: 42, engine: "partitioned" as const, cells, maxCandidates };
+    const opts = { k: 15, m: 16, efConstruction: 200, efSearch: 64, seed: 42, engine: "partitioned" as const, cells, maxCandidates, farCandidates: farBudget(far, nAlive) };
     const started = performance.now();
     const graph = buildKnnGraph(unit, n, d, alive, opts);
     const knnTime = seconds(started);
@@ -51,7 +55,7 @@ for (const c of list(values.cells!)) {
     const refineTime = seconds(refineStart);
     const r1 = measureRecall(unit, n, d, alive, refined, { k: 15, seed: 42 });
     process.stdout.write(
-      `cells ${cells} (${c}×), maxCandidates ${maxCandidates} (n/${div}): kNN ${knnTime}, recall ${r0.recall.toFixed(4)}; one refinement round ${refineTime}, recall ${r1.recall.toFixed(4)} (sample ${r1.sample})\n`,
+      `cells ${cells} (${c}×), maxCandidates ${maxCandidates} (n/${div}), far ${opts.farCandidates}: kNN ${knnTime}, recall ${r0.recall.toFixed(4)}; one refinement round ${refineTime}, recall ${r1.recall.toFixed(4)} (sample ${r1.sample})\n`,
     );
   }
 }

@@ -426,6 +426,83 @@ export function forBlock(kernel: BlockKernel, a: Int32Array, b: Int32Array, visi
   }
 }
 
+/**
+ * Least float32 dot that p's heap could still take: below it, 1 − dot is larger than the K-th
+ * distance (by more than 1e-6, far beyond float32 rounding of a distance ≤ 2), so `push` would
+ * refuse it. −∞ while the heap has room. Read without the lock: the K-th distance only falls, so a
+ * stale gate lets more dots through, never fewer, and `push` decides.
+ */
+function gateOf(s: SearchShared, p: number): number {
+  const key = s.heapKeys[p * s.K]!;
+  return key === EMPTY_KEY ? -Infinity : 1 - distanceOfKey(key) - 1e-6;
+}
+
+/** Options of `offerBlock`. */
+interface OfferOptions {
+  /** a and b are the same list: only pairs y > x. */
+  upper: boolean;
+  /** Other threads may be offering to the same points (phase 2). */
+  locked: boolean;
+  /** Offer each dot to a's point only (a one-sided scan). */
+  oneSided: boolean;
+}
+
+/**
+ * Every dot of a × b offered to the heaps, as `forBlock` + `push` would, but each side's gate
+ * (gateOf, read once a tile) is checked before anything else is done with a dot. Measured at
+ * 131,072 × 2,304: a closure call, a distance key and two heap reads for each of 4.7e8 dots was
+ * ~20 % of the search's time, and nearly all of those dots are refused. The heaps end the same:
+ * a dot the gate skips would have been refused then, and so by the final heap too.
+ */
+function offerBlock(s: SearchShared, kernel: BlockKernel, a: Int32Array, b: Int32Array, o: OfferOptions): void {
+  if (kernel.d % 4 !== 0) {
+    forBlock(
+      kernel, a, b,
+      (x, y, dot) => {
+        if (o.upper && y <= x) return;
+        const key = keyOf(dot);
+        push(s, a[x]!, key, b[y]!, o.locked);
+        if (!o.oneSided) push(s, b[y]!, key, a[x]!, o.locked);
+      },
+      o.upper,
+    );
+    return;
+  }
+  const ids = kernel.ids;
+  const out = kernel.outTile;
+  const gateB = new Float64Array(TILE_B);
+  for (let b0 = 0; b0 < b.length; b0 += TILE_B) {
+    const nb = Math.min(TILE_B, b.length - b0);
+    const nbPad = nb + (nb & 1);
+    for (let a0 = 0; a0 < a.length; a0 += TILE_A) {
+      if (o.upper && a0 >= b0 + nb - 1) break;
+      const na = Math.min(TILE_A, a.length - a0);
+      const naPad = (na + 3) & ~3;
+      for (let x = 0; x < naPad; x++) ids[x] = a[a0 + Math.min(x, na - 1)]!;
+      for (let y = 0; y < nbPad; y++) ids[naPad + y] = b[b0 + Math.min(y, nb - 1)]!;
+      kernel.tile(naPad, nbPad);
+      if (!o.oneSided) for (let y = 0; y < nb; y++) gateB[y] = gateOf(s, b[b0 + y]!);
+      for (let x = 0; x < na; x++) {
+        const p = a[a0 + x]!;
+        const gateA = gateOf(s, p);
+        const row = x * nbPad;
+        // With `upper`, only y > x: columns from a0 + x + 1 − b0 on.
+        const from = o.upper ? Math.max(0, a0 + x + 1 - b0) : 0;
+        for (let y = from; y < nb; y++) {
+          const dot = out[row + y]!;
+          const toA = dot >= gateA;
+          const toB = !o.oneSided && dot >= gateB[y]!;
+          if (!toA && !toB) continue;
+          const key = keyOf(dot);
+          const q = b[b0 + y]!;
+          if (toA) push(s, p, key, q, o.locked);
+          if (toB) push(s, q, key, p, o.locked);
+        }
+      }
+    }
+  }
+}
+
 /** Strays are compared with each other in blocks of this many, spread over the threads in phase 2. */
 const STRAY_CHUNK = 512;
 
@@ -461,17 +538,7 @@ export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () =>
     const own = s.members.subarray(partStart[cell]!, partStart[cell + 1]!);
     const size = own.length;
     // The strays' comparisons with each other are phase-2 blocks (see listPairs).
-    if (cell < P) forBlock(
-      kernel, own, own,
-      (x, y, dot) => {
-        if (y > x) {
-          const key = keyOf(dot);
-          push(s, own[x]!, key, own[y]!, false);
-          push(s, own[y]!, key, own[x]!, false);
-        }
-      },
-      true,
-    );
+    if (cell < P) offerBlock(s, kernel, own, own, { upper: true, locked: false, oneSided: false });
     // Cosines to the centroids: kept from the assignment, or computed again when too many to keep.
     const cached = s.cosines.length > 0 || s.cosines16.length > 0;
     if (!cached) {
@@ -531,7 +598,7 @@ export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () =>
       while (j < scans.length && planCell[scans[j]!] === c) j++;
       const who = Int32Array.from(scans.slice(i, j), (step) => own[planPoint[step]!]!);
       const members = cellMembers(s, c);
-      forBlock(kernel, who, members, (x, y, dot) => push(s, who[x]!, keyOf(dot), members[y]!, false));
+      offerBlock(s, kernel, who, members, { upper: false, locked: false, oneSided: true });
       i = j;
     }
     Atomics.add(s.counters, 1, size);
@@ -585,16 +652,7 @@ export function searchPairs(s: SearchShared, kernel: BlockKernel, pairs: Int32Ar
     const same = pairs[2 * t] === pairs[2 * t + 1];
     const a = cellMembers(s, pairs[2 * t]!);
     const b = cellMembers(s, pairs[2 * t + 1]!);
-    forBlock(
-      kernel, a, b,
-      (x, y, dot) => {
-        if (same && y <= x) return;
-        const key = keyOf(dot);
-        push(s, a[x]!, key, b[y]!, true);
-        push(s, b[y]!, key, a[x]!, true);
-      },
-      same,
-    );
+    offerBlock(s, kernel, a, b, { upper: same, locked: true, oneSided: false });
     // Work done, in units of 1,024 dots so that the counter cannot overflow.
     Atomics.add(s.counters, 1, Math.ceil((a.length * b.length) / 1024));
     onPair?.();
