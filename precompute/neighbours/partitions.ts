@@ -406,6 +406,24 @@ export function forBlock(kernel: BlockKernel, a: Int32Array, b: Int32Array, visi
     return;
   }
   const out = kernel.outTile;
+  forTiles(kernel, a, b, upper, (a0, na, b0, nb, stride) => {
+    for (let x = 0; x < na; x++) {
+      const row = x * stride;
+      for (let y = 0; y < nb; y++) visit(a0 + x, b0 + y, out[row + y]!);
+    }
+  });
+}
+
+/**
+ * The tile kernel over a × b in blocks of ≤ TILE_A × TILE_B rows; after each, onTile(a0, na, b0,
+ * nb, stride) with kernel.outTile holding the dots of a[a0 …) × b[b0 …) as [na × stride]. With
+ * `upper` (a and b the same list), tiles wholly on or below the diagonal are skipped.
+ */
+function forTiles(
+  kernel: BlockKernel, a: Int32Array, b: Int32Array, upper: boolean,
+  onTile: (a0: number, na: number, b0: number, nb: number, stride: number) => void,
+): void {
+  const ids = kernel.ids;
   for (let b0 = 0; b0 < b.length; b0 += TILE_B) {
     const nb = Math.min(TILE_B, b.length - b0);
     const nbPad = nb + (nb & 1);
@@ -418,10 +436,7 @@ export function forBlock(kernel: BlockKernel, a: Int32Array, b: Int32Array, visi
       for (let x = 0; x < naPad; x++) ids[x] = a[a0 + Math.min(x, na - 1)]!;
       for (let y = 0; y < nbPad; y++) ids[naPad + y] = b[b0 + Math.min(y, nb - 1)]!;
       kernel.tile(naPad, nbPad);
-      for (let x = 0; x < na; x++) {
-        const row = x * nbPad;
-        for (let y = 0; y < nb; y++) visit(a0 + x, b0 + y, out[row + y]!);
-      }
+      onTile(a0, na, b0, nb, nbPad);
     }
   }
 }
@@ -468,39 +483,28 @@ function offerBlock(s: SearchShared, kernel: BlockKernel, a: Int32Array, b: Int3
     );
     return;
   }
-  const ids = kernel.ids;
   const out = kernel.outTile;
   const gateB = new Float64Array(TILE_B);
-  for (let b0 = 0; b0 < b.length; b0 += TILE_B) {
-    const nb = Math.min(TILE_B, b.length - b0);
-    const nbPad = nb + (nb & 1);
-    for (let a0 = 0; a0 < a.length; a0 += TILE_A) {
-      if (o.upper && a0 >= b0 + nb - 1) break;
-      const na = Math.min(TILE_A, a.length - a0);
-      const naPad = (na + 3) & ~3;
-      for (let x = 0; x < naPad; x++) ids[x] = a[a0 + Math.min(x, na - 1)]!;
-      for (let y = 0; y < nbPad; y++) ids[naPad + y] = b[b0 + Math.min(y, nb - 1)]!;
-      kernel.tile(naPad, nbPad);
-      if (!o.oneSided) for (let y = 0; y < nb; y++) gateB[y] = gateOf(s, b[b0 + y]!);
-      for (let x = 0; x < na; x++) {
-        const p = a[a0 + x]!;
-        const gateA = gateOf(s, p);
-        const row = x * nbPad;
-        // With `upper`, only y > x: columns from a0 + x + 1 − b0 on.
-        const from = o.upper ? Math.max(0, a0 + x + 1 - b0) : 0;
-        for (let y = from; y < nb; y++) {
-          const dot = out[row + y]!;
-          const toA = dot >= gateA;
-          const toB = !o.oneSided && dot >= gateB[y]!;
-          if (!toA && !toB) continue;
-          const key = keyOf(dot);
-          const q = b[b0 + y]!;
-          if (toA) push(s, p, key, q, o.locked);
-          if (toB) push(s, q, key, p, o.locked);
-        }
+  forTiles(kernel, a, b, o.upper, (a0, na, b0, nb, stride) => {
+    if (!o.oneSided) for (let y = 0; y < nb; y++) gateB[y] = gateOf(s, b[b0 + y]!);
+    for (let x = 0; x < na; x++) {
+      const p = a[a0 + x]!;
+      const gateA = gateOf(s, p);
+      const row = x * stride;
+      // With `upper`, only y > x: columns from a0 + x + 1 − b0 on.
+      const from = o.upper ? Math.max(0, a0 + x + 1 - b0) : 0;
+      for (let y = from; y < nb; y++) {
+        const dot = out[row + y]!;
+        const toA = dot >= gateA;
+        const toB = !o.oneSided && dot >= gateB[y]!;
+        if (!toA && !toB) continue;
+        const key = keyOf(dot);
+        const q = b[b0 + y]!;
+        if (toA) push(s, p, key, q, o.locked);
+        if (toB) push(s, q, key, p, o.locked);
       }
     }
-  }
+  });
 }
 
 /** Strays are compared with each other in blocks of this many, spread over the threads in phase 2. */
