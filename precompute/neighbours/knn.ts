@@ -328,7 +328,8 @@ export interface RefineOptions {
 /**
  * One round of neighbour-of-neighbour refinement (refine.ts): a new graph in which every alive
  * point's row is the k nearest among its old neighbours and the neighbours of its neighbours and
- * reverse neighbours, by exact distance. Rows never get worse; dead rows are unchanged.
+ * reverse neighbours, by exact distance (with int8 ranking, among the old ones and the best
+ * k + INT8_EXTRA new ones by int8 dot). Rows never get worse; dead rows are unchanged.
  */
 export function refineKnnGraph(unit: Float32Array, n: number, d: number, alive: Uint8Array, graph: KnnGraph, opts: RefineOptions = {}): KnnGraph {
   checkShape(unit, n, d, alive);
