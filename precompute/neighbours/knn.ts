@@ -30,7 +30,7 @@ import { allocateQuantised, Int8Kernel, quantiseRow, type QuantisedRows } from "
 import type { KnnTask, KnnWorkerInit } from "./knn-worker.ts";
 import { createRefineShared, refineRows } from "./refine.ts";
 import {
-  assignAll, assignSample, buildCells, cosineDistance, createShared, defaultCells, finishRows, initCentroids,
+  assignAll, assignSample, buildCells, cosineDistance, createShared, defaultCells, finishRows, groupStrays, initCentroids,
   listPairs, pairsWork, searchCells, searchPairs, selfDots, updateCentroids, type CosineCache,
 } from "./partitions.ts";
 import { allocateRows, existingMemory, Kernel, rowsFit, rowsMemory, spareRows, StagedExact, type BlockKernel, type ExactKernel } from "./simd.ts";
@@ -71,6 +71,8 @@ export interface KnnOptions {
   precision?: "auto" | "float32" | "int8";
   /** Partitioned engine, for tests: how points' cosines to the centroids are kept (default: by size, partitions.ts). */
   cosineCache?: CosineCache;
+  /** Partitioned engine, for tests: strays are grouped by k-means when more than this many (default 4,096, partitions.ts `groupStrays`). */
+  strayGroupFrom?: number;
 }
 
 /**
@@ -251,6 +253,7 @@ function buildPartitioned(
     extra: engine.tracked - k,
     slack: int8 ? INT8_SLACK : F32_SLACK,
     ...(opts.cosineCache ? { cosineCache: opts.cosineCache } : {}),
+    ...(opts.strayGroupFrom !== undefined ? { strayGroupFrom: opts.strayGroupFrom } : {}),
   });
   // The rows the candidates are ranked on: float32 in one memory, or int8 (int8.ts), each with
   // spare rows for the centroids; and where the exact kernel reads the float32 rows.
@@ -283,6 +286,15 @@ function buildPartitioned(
       if (exactThreads > 1) runAll(pool, task, () => main(0, exactThreads));
       else main(0, 1);
     };
+    // FEATURE_ATLAS_KNN_PHASES=1: each phase's wall time on stderr, for profiling at scale.
+    const phases = process.env["FEATURE_ATLAS_KNN_PHASES"] === "1";
+    let lap = performance.now();
+    const phase = (name: string, extra = ""): void => {
+      if (!phases) return;
+      const now = performance.now();
+      process.stderr.write(`knn phase ${name}: ${((now - lap) / 1000).toFixed(1)} s${extra}\n`);
+      lap = now;
+    };
     initCentroids(s, unit, put);
     for (let round = 0; round < KMEANS_ROUNDS; round++) {
       runAll(pool, { kind: "assign-sample" }, () => assignSample(s, kernel, 0, threads));
@@ -290,6 +302,9 @@ function buildPartitioned(
     }
     runAll(pool, { kind: "assign-all" }, () => assignAll(s, kernel, 0, threads));
     buildCells(s);
+    phase("k-means and assignment");
+    groupStrays(s, kernel, unit, put, spareRows(n) - s.P, KMEANS_ROUNDS, opts.seed);
+    phase("stray groups", ` (${s.partStart[s.P + 1]! - s.partStart[s.P]!} strays in ${s.strayChunks[0]} chunks)`);
     runExact({ kind: "self" }, (slot, of) => selfDots(s, exactKernel, slot, of));
     // Progress out of 2 × alive points: the cells phase counts points, the pairs phase its share
     // of work done, scaled into the second half (its size is only known once the cells are done).
@@ -297,12 +312,15 @@ function buildPartitioned(
     const reportCells = (): void => progress?.(Math.min(nAlive, Atomics.load(s.counters, 1)), total);
     progress?.(0, total);
     runAll(pool, { kind: "cells" }, () => searchCells(s, kernel, reportCells), reportCells);
+    phase("own cells and scans");
     const pairs = listPairs(s);
     const work = Math.max(1, pairsWork(s, pairs));
     s.counters[1] = 0;
     const report = (): void => progress?.(nAlive + Math.floor((nAlive * Math.min(work, Atomics.load(s.counters, 1))) / work), total);
     runAll(pool, { kind: "pairs", pairs }, () => searchPairs(s, kernel, pairs, report), report);
+    phase("blocks", ` (${pairs.length / 2} pairs, ${(work * 1024).toExponential(2)} dots)`);
     runExact({ kind: "finish" }, (slot, of) => finishRows(s, exactKernel, slot, of));
+    phase("exact re-rank");
     progress?.(total, total);
   } finally {
     pool?.close();

@@ -94,6 +94,15 @@ export interface SearchShared {
   locks: Int32Array;
   /** [P × P] 1 where cell pair (a, b), a < b, must be searched. */
   need: Uint8Array;
+  /**
+   * The stray cell's chunks (groupStrays): [0] the number of chunks, then their offsets from
+   * partStart[P] (chunk j is [1 + j] … [2 + j]); chunks never span two stray groups.
+   */
+  strayChunks: Int32Array;
+  /** Stray group of each chunk: only chunks of the same group are compared (listPairs). */
+  strayGroup: Int32Array;
+  /** Strays are grouped by their own k-means only when more than this many (see groupStrays). */
+  strayGroupFrom: number;
   /** The graph being written ([n × (k + 1)]). */
   indices: Int32Array;
   distances: Float32Array;
@@ -117,7 +126,7 @@ export function createShared(
   maxCandidates: number,
   farCandidates: number,
   seed: number,
-  track: { extra: number; slack: number; cosineCache?: CosineCache } = { extra: 4, slack: SLACK },
+  track: { extra: number; slack: number; cosineCache?: CosineCache; strayGroupFrom?: number } = { extra: 4, slack: SLACK },
 ): SearchShared {
   const ids: number[] = [];
   for (let i = 0; i < n; i++) if (alive[i]) ids.push(i);
@@ -131,6 +140,8 @@ export function createShared(
   const aliveShared = new Uint8Array(sab(n));
   aliveShared.set(alive);
   const k1 = k + 1;
+  // At most ⌈√alive⌉ groups, each adding at most one partial chunk.
+  const maxChunks = Math.ceil(nAlive / STRAY_CHUNK) + Math.ceil(Math.sqrt(nAlive)) + 1;
   const cache = track.cosineCache ?? (n * P * 4 <= COSINE_CACHE_BYTES ? "float32" : n * P * 2 <= COSINE_CACHE_16_BYTES ? "int16" : "none");
   return {
     n, d, k, K: k + track.extra, P, maxCandidates, farCandidates, slack: track.slack,
@@ -151,6 +162,9 @@ export function createShared(
     heapKeys: new Int32Array(sab(n * (k + track.extra) * 4)).fill(EMPTY_KEY),
     locks: new Int32Array(sab(n * 4)),
     need: new Uint8Array(sab(P * P)),
+    strayChunks: new Int32Array(sab((maxChunks + 2) * 4)),
+    strayGroup: new Int32Array(sab(maxChunks * 4)),
+    strayGroupFrom: track.strayGroupFrom ?? STRAY_GROUP_FROM,
     indices: new Int32Array(sab(n * k1 * 4)),
     distances: new Float32Array(sab(n * k1 * 4)),
   };
@@ -182,8 +196,12 @@ export type CosineCache = "float32" | "int16" | "none";
 
 /** float32 cosines of each listed point to all P centroids, a block of points at a time. */
 function centroidCosines(s: SearchShared, kernel: BlockKernel, points: Int32Array, onRow: (t: number, cos: Float32Array) => void): void {
-  const { P } = s;
-  const centroids = centroidIds(s);
+  cosinesTo(kernel, points, centroidIds(s), onRow);
+}
+
+/** float32 cosines of each listed point to each listed centroid row, a block of points at a time. */
+function cosinesTo(kernel: BlockKernel, points: Int32Array, centroids: Int32Array, onRow: (t: number, cos: Float32Array) => void): void {
+  const P = centroids.length;
   const buf = new Float32Array(ASSIGN_BLOCK * P);
   for (let off = 0; off < points.length; off += ASSIGN_BLOCK) {
     const chunk = points.subarray(off, off + ASSIGN_BLOCK);
@@ -249,18 +267,25 @@ export function initCentroids(s: SearchShared, rows: Float32Array, put: PutCentr
 }
 
 export function updateCentroids(s: SearchShared, rows: Float32Array, put: PutCentroid): number {
-  const { d, P, sample, sampleAssign } = s;
-  const sums = new Float64Array(P * d);
-  const counts = new Int32Array(P);
-  for (let t = 0; t < sample.length; t++) {
-    const c = sampleAssign[t]!;
-    const src = sample[t]! * d;
+  return moveCentroids(rows, s.d, s.sample, s.sampleAssign, s.P, put);
+}
+
+/**
+ * Each of `count` centroids moved to the normalised float64 sum (in list order) of the rows of the
+ * points assigned to it; an empty one stays. Returns how many were empty.
+ */
+function moveCentroids(rows: Float32Array, d: number, points: Int32Array, assigned: Int32Array, count: number, put: PutCentroid): number {
+  const sums = new Float64Array(count * d);
+  const counts = new Int32Array(count);
+  for (let t = 0; t < points.length; t++) {
+    const c = assigned[t]!;
+    const src = points[t]! * d;
     const dst = c * d;
     for (let j = 0; j < d; j++) sums[dst + j] = sums[dst + j]! + rows[src + j]!;
     counts[c]!++;
   }
   let empty = 0;
-  for (let c = 0; c < P; c++) {
+  for (let c = 0; c < count; c++) {
     if (!counts[c]) {
       empty++;
       continue;
@@ -286,7 +311,7 @@ const STRAY_FACTOR = 1.5;
  * own members) would set its cell's radius to ~85°, and the triangle bound of a cell that wide
  * rules out nothing. So a cell keeps only members within STRAY_FACTOR × its 25th-percentile angle;
  * the rest go to one extra cell, number P, which has no centroid and no radius: strays are
- * compared with each other (the self-join finds a small cluster's own members there) and each
+ * compared with the others of their group (groupStrays: that finds a small cluster's own members) and each
  * still searches the real cells within its budgets, but other points never look in the stray cell.
  */
 export function buildCells(s: SearchShared): void {
@@ -322,8 +347,73 @@ export function buildCells(s: SearchShared): void {
   const size = (c: number): number => partStart[c + 1]! - partStart[c]!;
   cells.sort((a, b) => size(b) - size(a) || a - b);
   order.set(cells);
+  chunkStrays(s, [0, partStart[P + 1]! - partStart[P]!]);
   s.counters[0] = 0;
   s.counters[1] = 0;
+}
+
+/** Strays are grouped (groupStrays) only when there are more than this many: below, all their pairs cost < 1e7 dots. */
+const STRAY_GROUP_FROM = 4096;
+/** Sample points per stray group that its centroid is trained on, as for the cells. */
+const STRAY_SAMPLE = 32;
+
+/** Cuts the stray range into chunks of ≤ STRAY_CHUNK within each group [bounds[g], bounds[g + 1]). */
+function chunkStrays(s: SearchShared, bounds: number[]): void {
+  let chunks = 0;
+  for (let g = 0; g + 1 < bounds.length; g++) {
+    for (let at = bounds[g]!; at < bounds[g + 1]!; at += STRAY_CHUNK) {
+      s.strayChunks[1 + chunks] = at;
+      s.strayGroup[chunks++] = g;
+    }
+  }
+  s.strayChunks[1 + chunks] = bounds.at(-1)!;
+  s.strayChunks[0] = chunks;
+}
+
+/**
+ * Main thread, after `buildCells`: the strays cut into groups by a k-means of their own, so that
+ * they are compared with their own group only, not with every other stray. Why: strays grow with
+ * n (members of the many clusters too small for a centroid: 13 % of the points at 131,072 × 2,304
+ * and 14 % at 262,144, the bench's generator), and all their pairs cost strays² / 2 dots, as many
+ * as all the clusters' own pairs at 262k (6.7e8 against 7.1e8) and ~1.5e10 at 1M. A small cluster
+ * lies near one group centroid (its members' mean direction), so its members share a group; each
+ * stray still searches the real cells within its budgets. Groups: ⌈√strays⌉ (at most
+ * `maxGroups`, the spare centroid rows left), trained on a seeded sample of STRAY_SAMPLE a group
+ * for `rounds` rounds, sequentially, then every stray assigned to its nearest (ties to the lower).
+ * Within the stray range, members are reordered by (group, id). Rows n + P + g hold the groups'
+ * centroids.
+ */
+export function groupStrays(s: SearchShared, kernel: BlockKernel, rows: Float32Array, put: PutCentroid, maxGroups: number, rounds: number, seed: number): void {
+  const { P, partStart, members, n, d } = s;
+  const from = partStart[P]!;
+  const count = partStart[P + 1]! - from;
+  const groups = Math.min(maxGroups, Math.ceil(Math.sqrt(count)));
+  if (count <= s.strayGroupFrom || groups < 2) return;
+  const strays = members.subarray(from, from + count);
+  const ids = Array.from(strays);
+  shuffle(ids, rng(seed, "knn-strays"));
+  const sample = Int32Array.from(ids.slice(0, Math.min(count, STRAY_SAMPLE * groups)));
+  const centroids = Int32Array.from({ length: groups }, (_, g) => n + P + g);
+  const putGroup: PutCentroid = (g, values, at) => put(P + g, values, at);
+  for (let g = 0; g < groups; g++) putGroup(g, rows, sample[g]! * d);
+  const nearest = (points: Int32Array, out: Int32Array): void => cosinesTo(kernel, points, centroids, (t, cos) => {
+    out[t] = argmax(cos);
+  });
+  const sampleGroup = new Int32Array(sample.length);
+  for (let round = 0; round < rounds; round++) {
+    nearest(sample, sampleGroup);
+    moveCentroids(rows, d, sample, sampleGroup, groups, putGroup);
+  }
+  const group = new Int32Array(count);
+  nearest(strays, group);
+  const order = Array.from({ length: count }, (_, t) => t);
+  order.sort((a, b) => group[a]! - group[b]! || strays[a]! - strays[b]!);
+  const sorted = Int32Array.from(order, (t) => strays[t]!);
+  strays.set(sorted);
+  const bounds = [0];
+  for (let t = 1; t < count; t++) if (group[order[t]!] !== group[order[t - 1]!]) bounds.push(t);
+  bounds.push(count);
+  chunkStrays(s, bounds);
 }
 
 const f32 = new Float32Array(1);
@@ -510,11 +600,11 @@ function offerBlock(s: SearchShared, kernel: BlockKernel, a: Int32Array, b: Int3
 /** Strays are compared with each other in blocks of this many, spread over the threads in phase 2. */
 const STRAY_CHUNK = 512;
 
-/** Members of cell c; from P up, the stray cell's chunks of STRAY_CHUNK (chunk c − P). */
+/** Members of cell c; from P up, the stray cell's chunks (chunk c − P, see chunkStrays). */
 function cellMembers(s: SearchShared, c: number): Int32Array {
   if (c < s.P) return s.members.subarray(s.partStart[c]!, s.partStart[c + 1]!);
-  const start = s.partStart[s.P]! + (c - s.P) * STRAY_CHUNK;
-  return s.members.subarray(start, Math.min(start + STRAY_CHUNK, s.partStart[s.P + 1]!));
+  const base = s.partStart[s.P]!;
+  return s.members.subarray(base + s.strayChunks[1 + c - s.P]!, base + s.strayChunks[2 + c - s.P]!);
 }
 
 /** A cell is searched as a whole block against another when at least this share of its members need it. */
@@ -628,10 +718,12 @@ export function listPairs(s: SearchShared): Int32Array {
   const size = (c: number): number => partStart[c + 1]! - partStart[c]!;
   const pairs: [number, number, number][] = [];
   for (let a = 0; a < P; a++) for (let b = a + 1; b < P; b++) if (need[a * P + b]) pairs.push([a, b, size(a) * size(b)]);
-  const strays = partStart[P + 1]! - partStart[P]!;
-  const chunks = Math.ceil(strays / STRAY_CHUNK);
+  // Strays: every pair of chunks of the same group (chunks of a group are consecutive).
+  const chunks = s.strayChunks[0]!;
   for (let a = 0; a < chunks; a++) {
-    for (let b = a; b < chunks; b++) pairs.push([P + a, P + b, cellSize(s, P + a) * cellSize(s, P + b) / (a === b ? 2 : 1)]);
+    for (let b = a; b < chunks && s.strayGroup[b] === s.strayGroup[a]; b++) {
+      pairs.push([P + a, P + b, cellSize(s, P + a) * cellSize(s, P + b) / (a === b ? 2 : 1)]);
+    }
   }
   pairs.sort((x, y) => y[2] - x[2] || x[0] - y[0] || x[1] - y[1]);
   const out = new Int32Array(new SharedArrayBuffer(Math.max(8, pairs.length * 8)));

@@ -70,6 +70,12 @@ describe("partitioned kNN on planted clusters (flat, Zipf-sized, with near-dupli
     expect(same(buildKnnGraph(unit, n, d, alive, { ...OPTS, threads: 1 }), graph)).toBe(true);
   });
 
+  it("keeps its recall and its bytes on one thread or two when the strays are grouped by their own k-means", () => {
+    const grouped = buildKnnGraph(unit, n, d, alive, { ...OPTS, cells: 120, strayGroupFrom: 0 });
+    expect(measureRecall(unit, n, d, alive, grouped, { k: 15, sample: n, seed: 1 }).recall).toBeGreaterThanOrEqual(0.95);
+    expect(same(buildKnnGraph(unit, n, d, alive, { ...OPTS, cells: 120, strayGroupFrom: 0, threads: 1 }), grouped)).toBe(true);
+  });
+
   it("still reaches the recall with tight budgets and many cells (the pruning, not the budget, does the work)", () => {
     const tight = buildKnnGraph(unit, n, d, alive, { ...OPTS, cells: 120, maxCandidates: 1500, farCandidates: 200 });
     expect(measureRecall(unit, n, d, alive, tight, { k: 15, sample: 1000, seed: 2 }).recall).toBeGreaterThanOrEqual(0.95);
