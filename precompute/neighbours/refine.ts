@@ -141,15 +141,7 @@ export function refineRows(s: RefineShared, exact: ExactKernel, slot: number, th
   // The k best by (distance, id), by insertion: sorting all few hundred candidates was most of
   // a round's time.
   const offer = (dt: number, id: number): void => {
-    if (size === k && (dt > topD[k - 1]! || (dt === topD[k - 1]! && id > topI[k - 1]!))) return;
-    let q = size < k ? size++ : k - 1;
-    while (q > 0 && (topD[q - 1]! > dt || (topD[q - 1]! === dt && topI[q - 1]! > id))) {
-      topD[q] = topD[q - 1]!;
-      topI[q] = topI[q - 1]!;
-      q--;
-    }
-    topD[q] = dt;
-    topI[q] = id;
+    size = insertSmallest(topD, topI, size, k, dt, id);
   };
   for (let p = lo; p < hi; p++) {
     if (!alive[p]) continue;
@@ -210,20 +202,27 @@ function keepBest(rank: Int8Kernel, p: number, cand: Int32Array, m: number, rank
     rank.ids.set(cand.subarray(off, off + len));
     rank.row(p, len);
     const out = rank.out32;
-    for (let t = 0; t < len; t++) {
-      const v = out[t]!;
-      const id = cand[off + t]!;
-      if (size === ranked && (v < keepV[ranked - 1]! || (v === keepV[ranked - 1]! && id > keepI[ranked - 1]!))) continue;
-      let q = size < ranked ? size++ : ranked - 1;
-      while (q > 0 && (keepV[q - 1]! < v || (keepV[q - 1]! === v && keepI[q - 1]! > id))) {
-        keepV[q] = keepV[q - 1]!;
-        keepI[q] = keepI[q - 1]!;
-        q--;
-      }
-      keepV[q] = v;
-      keepI[q] = id;
-    }
+    // Largest dot first is smallest −dot first (negation is exact).
+    for (let t = 0; t < len; t++) size = insertSmallest(keepV, keepI, size, ranked, -out[t]!, cand[off + t]!);
   }
   cand.set(keepI.subarray(0, size));
   return size;
+}
+
+/**
+ * Offers (key, id) to the list keys/ids[0 … size), kept sorted by (key, id) ascending and at most
+ * `cap` long; returns its new size. Most offers fail the first comparison with the last entry.
+ */
+function insertSmallest(keys: Float32Array, ids: Int32Array, size: number, cap: number, key: number, id: number): number {
+  if (size === cap && (key > keys[cap - 1]! || (key === keys[cap - 1]! && id > ids[cap - 1]!))) return size;
+  let q = size < cap ? size : cap - 1;
+  const grown = size < cap ? size + 1 : size;
+  while (q > 0 && (keys[q - 1]! > key || (keys[q - 1]! === key && ids[q - 1]! > id))) {
+    keys[q] = keys[q - 1]!;
+    ids[q] = ids[q - 1]!;
+    q--;
+  }
+  keys[q] = key;
+  ids[q] = id;
+  return grown;
 }
