@@ -9,7 +9,8 @@
  *
  * --cells: multiples of the default ⌈√n⌉ cells; --candidates: maxCandidates = n / value (the
  * default is n / 8, at least 16,384); --far: farCandidates, "n/128" (the default rule, at least
- * 512) or a count. Every combination of the lists is run.
+ * 512) or a count; --far-first: far candidates in the first stage of far scans (default 512; a
+ * value ≥ the far budget scans it all in one stage, as before the stages). Every combination of the lists is run.
  */
 import { parseArgs } from "node:util";
 import { buildKnnGraph, measureRecall, refineKnnGraph } from "../precompute/neighbours/knn.ts";
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     candidates: { type: "string", default: "8" },
     seed: { type: "string", default: "7" },
     far: { type: "string", default: "n/128" },
+    "far-first": { type: "string", default: "512" },
   },
 });
 const n = Number(values.n);
@@ -42,10 +44,10 @@ process.stdout.write(`${n.toLocaleString("en-US")} × ${d}: generated in ${((per
 
 const seconds = (from: number): string => `${((performance.now() - from) / 1000).toFixed(1)} s`;
 for (const c of list(values.cells!)) {
-  for (const div of list(values.candidates!)) for (const far of values.far!.split(",")) {
+  for (const div of list(values.candidates!)) for (const far of values.far!.split(",")) for (const farFirst of list(values["far-first"]!)) {
     const cells = Math.round(c * defaultCells(nAlive));
     const maxCandidates = Math.max(16384, Math.ceil(nAlive / div));
-    const opts = { k: 15, m: 16, efConstruction: 200, efSearch: 64, seed: 42, engine: "partitioned" as const, cells, maxCandidates, farCandidates: farBudget(far, nAlive) };
+    const opts = { k: 15, m: 16, efConstruction: 200, efSearch: 64, seed: 42, engine: "partitioned" as const, cells, maxCandidates, farCandidates: farBudget(far, nAlive), farFirst };
     const started = performance.now();
     const graph = buildKnnGraph(unit, n, d, alive, opts);
     const knnTime = seconds(started);
@@ -55,7 +57,7 @@ for (const c of list(values.cells!)) {
     const refineTime = seconds(refineStart);
     const r1 = measureRecall(unit, n, d, alive, refined, { k: 15, seed: 42 });
     process.stdout.write(
-      `cells ${cells} (${c}×), maxCandidates ${maxCandidates} (n/${div}), far ${opts.farCandidates}: kNN ${knnTime}, recall ${r0.recall.toFixed(4)}; one refinement round ${refineTime}, recall ${r1.recall.toFixed(4)} (sample ${r1.sample})\n`,
+      `cells ${cells} (${c}×), maxCandidates ${maxCandidates} (n/${div}), far ${opts.farCandidates} (first stage ${farFirst}): kNN ${knnTime}, recall ${r0.recall.toFixed(4)}; one refinement round ${refineTime}, recall ${r1.recall.toFixed(4)} (sample ${r1.sample})\n`,
     );
   }
 }

@@ -73,6 +73,8 @@ export interface KnnOptions {
   cosineCache?: CosineCache;
   /** Partitioned engine, for tests: strays are grouped by k-means when more than this many (default 4,096, partitions.ts `groupStrays`). */
   strayGroupFrom?: number;
+  /** Partitioned engine, for tests: far candidates in a point's first stage of far scans (default 512, partitions.ts `FAR_FIRST`). */
+  farFirst?: number;
 }
 
 /**
@@ -254,6 +256,7 @@ function buildPartitioned(
     slack: int8 ? INT8_SLACK : F32_SLACK,
     ...(opts.cosineCache ? { cosineCache: opts.cosineCache } : {}),
     ...(opts.strayGroupFrom !== undefined ? { strayGroupFrom: opts.strayGroupFrom } : {}),
+    ...(opts.farFirst !== undefined ? { farFirst: opts.farFirst } : {}),
   });
   // The rows the candidates are ranked on: float32 in one memory, or int8 (int8.ts), each with
   // spare rows for the centroids; and where the exact kernel reads the float32 rows.
@@ -312,7 +315,7 @@ function buildPartitioned(
     const reportCells = (): void => progress?.(Math.min(nAlive, Atomics.load(s.counters, 1)), total);
     progress?.(0, total);
     runAll(pool, { kind: "cells" }, () => searchCells(s, kernel, reportCells), reportCells);
-    phase("own cells and scans");
+    phase("own cells and scans", ` (${s.scanDots.reduce((a, b) => a + b, 0).toExponential(2)} scan dots)`);
     const pairs = listPairs(s);
     const work = Math.max(1, pairsWork(s, pairs));
     s.counters[1] = 0;

@@ -12,7 +12,8 @@
  *
  * Three phases, each shared by the threads (thread-pool.ts) through an atomic work counter:
  * 1. per cell: all pairs inside it; each member's plan; one-sided scans of the planned cells
- *    (offered to this cell's points only) — except sibling cells (bound ≤ 0, wanted by at least a
+ *    (offered to this cell's points only; far cells in stages of doubling size, a point going on
+ *    only while its last stage improved its heap, see FAR_FIRST) — except sibling cells (bound ≤ 0, wanted by at least a
  *    quarter of the members), which are marked for phase 2;
  * 2. per marked pair of cells: the whole block once, each dot offered to both points (under
  *    per-point spin locks); in a flat cluster that halves the work;
@@ -36,8 +37,10 @@
  * Determinism: the sample, starting centroids and centroid updates are sequential and seeded.
  * Each point's heap keeps the K smallest distinct (distance, id) offers, a set that does not depend
  * on the order of the offers; which pairs are offered depends only on the cells and on each
- * point's plan, made from its own cell's pairs alone before anything else can reach its heap. So
- * the graph is the same whatever the number of threads or their timing.
+ * point's plan, made from its own cell's pairs alone before anything else can reach its heap, and
+ * on its far stages, decided from its heap after its cell's own scans, which the same thread makes
+ * before anything else can reach it. So the graph is the same whatever the number of threads or
+ * their timing.
  */
 import { rng, shuffle } from "../random.ts";
 import type { BlockKernel, ExactKernel } from "./simd.ts";
@@ -103,6 +106,10 @@ export interface SearchShared {
   strayGroup: Int32Array;
   /** Strays are grouped by their own k-means only when more than this many (see groupStrays). */
   strayGroupFrom: number;
+  /** Far candidates in a point's first stage of far scans (see FAR_FIRST). */
+  farFirst: number;
+  /** [P + 1] dots of each cell's one-sided scans in phase 1 (for profiling and tests). */
+  scanDots: Float64Array;
   /** The graph being written ([n × (k + 1)]). */
   indices: Int32Array;
   distances: Float32Array;
@@ -126,7 +133,7 @@ export function createShared(
   maxCandidates: number,
   farCandidates: number,
   seed: number,
-  track: { extra: number; slack: number; cosineCache?: CosineCache; strayGroupFrom?: number } = { extra: 4, slack: SLACK },
+  track: { extra: number; slack: number; cosineCache?: CosineCache; strayGroupFrom?: number; farFirst?: number } = { extra: 4, slack: SLACK },
 ): SearchShared {
   const ids: number[] = [];
   for (let i = 0; i < n; i++) if (alive[i]) ids.push(i);
@@ -165,6 +172,8 @@ export function createShared(
     strayChunks: new Int32Array(sab((maxChunks + 2) * 4)),
     strayGroup: new Int32Array(sab(maxChunks * 4)),
     strayGroupFrom: track.strayGroupFrom ?? STRAY_GROUP_FROM,
+    farFirst: track.farFirst ?? FAR_FIRST,
+    scanDots: new Float64Array(sab((P + 1) * 8)),
     indices: new Int32Array(sab(n * k1 * 4)),
     distances: new Float32Array(sab(n * k1 * 4)),
   };
@@ -646,6 +655,9 @@ export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () =>
     const planCell: number[] = [];
     const planPoint: number[] = [];
     const planNear: boolean[] = [];
+    // Far scans are made in stages (see farStage); the bound is kept to re-check it at each stage.
+    const planStage: number[] = [];
+    const planBound: number[] = [];
     for (let x = 0; x < size; x++) {
       const theta = thetaOf(s, own[x]!);
       const row = (cached ? own[x]! : x) * P;
@@ -674,30 +686,66 @@ export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () =>
         planCell.push(c);
         planPoint.push(x);
         planNear.push(near);
+        planStage.push(near ? 1 : farStage(s.farCandidates - far, s.farFirst));
+        planBound.push(bounds[c]!);
         if (near) nearCount[c]!++;
       }
     }
     const asBlock = (c: number): boolean => nearCount[c]! >= Math.max(1, BLOCK_SHARE * size);
-    const scans: number[] = [];
+    const byStage: number[][] = [];
     for (let i = 0; i < planCell.length; i++) {
       const c = planCell[i]!;
       if (planNear[i] && asBlock(c)) need[cell < c ? cell * P + c : c * P + cell] = 1;
-      else scans.push(i);
+      else (byStage[planStage[i]!] ??= []).push(i);
     }
-    // One-sided scans, grouped by cell so each cell's rows are loaded once for all who need them.
-    scans.sort((i, j) => planCell[i]! - planCell[j]! || planPoint[i]! - planPoint[j]!);
-    for (let i = 0; i < scans.length; ) {
-      const c = planCell[scans[i]!]!;
-      let j = i;
-      while (j < scans.length && planCell[scans[j]!] === c) j++;
-      const who = Int32Array.from(scans.slice(i, j), (step) => own[planPoint[step]!]!);
-      const members = cellMembers(s, c);
-      offerBlock(s, kernel, who, members, { upper: false, locked: false, oneSided: true });
-      i = j;
+    // One-sided scans, stage by stage. A point goes on to its next stage only if the last one
+    // changed its heap, and only to cells its bound still cannot rule out.
+    const active = new Uint8Array(size).fill(1);
+    const worstKey = new Int32Array(size);
+    const worstId = new Int32Array(size);
+    // Stage 1: the near scans and the first FAR_FIRST far candidates, for every point.
+    for (let stage = 1; stage < byStage.length; stage++) {
+      const scans = (byStage[stage] ?? []).filter((i) => active[planPoint[i]!] && (stage === 1 || planBound[i]! < thetaOf(s, own[planPoint[i]!]!)));
+      for (let x = 0; x < size; x++) {
+        worstKey[x] = s.heapKeys[own[x]! * s.K]!;
+        worstId[x] = s.heapIds[own[x]! * s.K]!;
+      }
+      // Grouped by cell so each cell's rows are loaded once for all who need them.
+      scans.sort((i, j) => planCell[i]! - planCell[j]! || planPoint[i]! - planPoint[j]!);
+      for (let i = 0; i < scans.length; ) {
+        const c = planCell[scans[i]!]!;
+        let j = i;
+        while (j < scans.length && planCell[scans[j]!] === c) j++;
+        const who = Int32Array.from(scans.slice(i, j), (step) => own[planPoint[step]!]!);
+        const members = cellMembers(s, c);
+        offerBlock(s, kernel, who, members, { upper: false, locked: false, oneSided: true });
+        s.scanDots[cell] = s.scanDots[cell]! + who.length * members.length;
+        i = j;
+      }
+      // A heap with room left (its worst slot still empty) has not settled: it goes on.
+      for (let x = 0; x < size; x++) {
+        const base = own[x]! * s.K;
+        if (s.heapKeys[base] !== EMPTY_KEY && s.heapKeys[base] === worstKey[x] && s.heapIds[base] === worstId[x]) active[x] = 0;
+      }
     }
     Atomics.add(s.counters, 1, size);
     onCell?.();
   }
+}
+
+/**
+ * Far candidates in a point's first stage of far scans; each later stage doubles the total. Why
+ * stages: in flat clusters, cells that mix several small clusters are ~87° wide, so the triangle
+ * bound rules them out for nobody and every point spent its whole far budget (n / 128: 8,192 at
+ * 1M) scanning them, though almost none of those dots reach a heap of a point whose cluster is
+ * in its own cell. A point that a stage did not improve is done; points far from every cluster
+ * (strays, whose heaps fill only here) go on through the whole budget.
+ */
+const FAR_FIRST = 512;
+
+/** The stage of a far candidate that brings the point's far total to `total`. */
+function farStage(total: number, first: number): number {
+  return total <= first ? 1 : 1 + Math.ceil(Math.log2(total / first));
 }
 
 /** Current pruning angle of point p: its K-th distance as an angle (+ slack), or ∞ while its heap is not full. */

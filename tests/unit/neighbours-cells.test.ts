@@ -1,24 +1,28 @@
 import { describe, expect, it } from "vitest";
+import { buildKnnGraph, measureRecall, type KnnOptions } from "../../precompute/neighbours/knn.ts";
 import {
-  assignAll, assignSample, buildCells, createShared, groupStrays, initCentroids, listPairs, updateCentroids,
+  assignAll, assignSample, buildCells, createShared, groupStrays, initCentroids, listPairs, searchCells, updateCentroids,
 } from "../../precompute/neighbours/partitions.ts";
 import { normaliseRows } from "../../precompute/neighbours/normalise.ts";
 import { Kernel, rowsMemory, spareRows } from "../../precompute/neighbours/simd.ts";
 import { syntheticDictionary } from "../../scripts/synthetic-dictionary.ts";
+import type { KnnGraph } from "../../precompute/stages.ts";
 
-// The cells of the partitioned search on rows with many clusters too small for a centroid, so that
-// many points are strays (partitions.ts `buildCells`), then the strays grouped (`groupStrays`).
-function cells(strayGroupFrom: number) {
-  const n = 6000;
-  const d = 64;
-  const dict = syntheticDictionary({ n, d, clusters: 600, seed: 5 });
-  const { unit, alive } = normaliseRows(dict.decoder, n, d);
+// Rows with many clusters too small for a centroid, so that many points are strays
+// (partitions.ts `buildCells`) and many cells mix several clusters.
+const n = 6000;
+const d = 64;
+const dict = syntheticDictionary({ n, d, clusters: 600, seed: 5 });
+const { unit, alive } = normaliseRows(dict.decoder, n, d);
+
+/** The partitioned search's cells over those rows, up to `groupStrays`, on the main thread. */
+function cells(strayGroupFrom: number, farFirst = 512) {
   const { memory } = rowsMemory(unit, n, d);
   const rows = new Float32Array(memory.buffer, 0, (n + spareRows(n)) * d);
   const put = (c: number, values: ArrayLike<number>, from: number): void => {
     for (let j = 0; j < d; j++) rows[(n + c) * d + j] = values[from + j]!;
   };
-  const s = createShared(n, d, 15, alive, 40, 4000, 500, 42, { extra: 4, slack: 1e-3, strayGroupFrom });
+  const s = createShared(n, d, 15, alive, 40, 4000, 500, 42, { extra: 4, slack: 1e-3, strayGroupFrom, farFirst });
   const kernel = new Kernel(memory, d, 0);
   initCentroids(s, unit, put);
   for (let r = 0; r < 6; r++) {
@@ -29,7 +33,7 @@ function cells(strayGroupFrom: number) {
   buildCells(s);
   const before = Array.from(s.members.subarray(s.partStart[s.P]!, s.partStart[s.P + 1]!));
   groupStrays(s, kernel, unit, put, spareRows(n) - s.P, 6, 42);
-  return { s, before, cluster: dict.cluster };
+  return { s, kernel, before, cluster: dict.cluster };
 }
 
 /** Stray chunks as [start, end) offsets into members, with their groups. */
@@ -107,5 +111,30 @@ describe("strays grouped by their own k-means", () => {
     const all = grouped.before.length ** 2;
     expect(strayDots(whole)).toBeGreaterThanOrEqual(all / 2);
     expect(strayDots(grouped)).toBeLessThan(all / 10);
+  });
+});
+
+describe("far scans in stages", () => {
+  const OPTS: KnnOptions = { k: 15, m: 16, efConstruction: 200, efSearch: 64, seed: 42, engine: "partitioned", threads: 2, cells: 40, maxCandidates: 4000, farCandidates: 500 };
+  const scanDots = (farFirst: number): number => {
+    const { s, kernel } = cells(4096, farFirst);
+    searchCells(s, kernel);
+    return s.scanDots.reduce((a, b) => a + b, 0);
+  };
+  const same = (a: KnnGraph, b: KnnGraph): boolean =>
+    Buffer.from(a.indices.buffer).equals(Buffer.from(b.indices.buffer)) && Buffer.from(a.distances.buffer).equals(Buffer.from(b.distances.buffer));
+  const staged = buildKnnGraph(unit, n, d, alive, { ...OPTS, farFirst: 128 });
+
+  it("scan far fewer dots than one stage of the whole far budget: points that stop gaining stop scanning", () => {
+    const whole = scanDots(1e9);
+    expect(whole).toBeGreaterThan(0);
+    expect(scanDots(128)).toBeLessThan(0.7 * whole);
+  });
+
+  it("keep the recall of one stage within 0.01, and the same bytes on one thread as on two", () => {
+    const oneStage = buildKnnGraph(unit, n, d, alive, { ...OPTS, farFirst: 1e9 });
+    const recall = (g: KnnGraph): number => measureRecall(unit, n, d, alive, g, { k: 15, sample: n, seed: 1 }).recall;
+    expect(recall(staged)).toBeGreaterThanOrEqual(recall(oneStage) - 0.01);
+    expect(same(buildKnnGraph(unit, n, d, alive, { ...OPTS, farFirst: 128, threads: 1 }), staged)).toBe(true);
   });
 });
