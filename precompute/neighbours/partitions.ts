@@ -384,9 +384,12 @@ function chunkStrays(s: SearchShared, bounds: number[]): void {
  * they are compared with their own group only, not with every other stray. Why: strays grow with
  * n (members of the many clusters too small for a centroid: 13 % of the points at 131,072 × 2,304
  * and 14 % at 262,144, the bench's generator), and all their pairs cost strays² / 2 dots, as many
- * as all the clusters' own pairs at 262k (6.7e8 against 7.1e8) and ~1.5e10 at 1M. A small cluster
- * lies near one group centroid (its members' mean direction), so its members share a group; each
- * stray still searches the real cells within its budgets. Groups: ⌈√strays⌉ (at most
+ * as all the clusters' own pairs at 262k (6.7e8 against 7.1e8) and more at 1M (146,919 strays:
+ * 1.08e10 against 8.56e9). A small cluster lies near one group centroid (its members' mean
+ * direction), so its members share a group; each stray still searches the real cells within its
+ * budgets. The cost: stray pairs across groups had found real neighbours too (on flat clusters a
+ * tiny cluster's nearest are nearly random points), so recall falls (1M: 0.927 → 0.905 before
+ * refinement, docs/scale.md). Groups: ⌈√strays⌉ (at most
  * `maxGroups`, the spare centroid rows left), trained on a seeded sample of STRAY_SAMPLE a group
  * for `rounds` rounds, sequentially, then every stray assigned to its nearest (ties to the lower).
  * Within the stray range, members are reordered by (group, id). Rows n + P + g hold the groups'
