@@ -709,6 +709,11 @@ export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () =>
     // Stage 1: the near scans and the first FAR_FIRST far candidates, for every point.
     for (let stage = 1; stage < byStage.length; stage++) {
       const scans = (byStage[stage] ?? []).filter((i) => active[planPoint[i]!] && (stage === 1 || planBound[i]! < thetaOf(s, own[planPoint[i]!]!)));
+      if (!scans.length) continue;
+      // Only points scanned in this stage are judged by it: one large cell can carry a point's
+      // far total over two stage limits at once, leaving it nothing in the stage between.
+      const judged = new Uint8Array(size);
+      for (const i of scans) judged[planPoint[i]!] = 1;
       for (let x = 0; x < size; x++) {
         worstKey[x] = s.heapKeys[own[x]! * s.K]!;
         worstId[x] = s.heapIds[own[x]! * s.K]!;
@@ -728,7 +733,7 @@ export function searchCells(s: SearchShared, kernel: BlockKernel, onCell?: () =>
       // A heap with room left (its worst slot still empty) has not settled: it goes on.
       for (let x = 0; x < size; x++) {
         const base = own[x]! * s.K;
-        if (s.heapKeys[base] !== EMPTY_KEY && s.heapKeys[base] === worstKey[x] && s.heapIds[base] === worstId[x]) active[x] = 0;
+        if (judged[x] && s.heapKeys[base] !== EMPTY_KEY && s.heapKeys[base] === worstKey[x] && s.heapIds[base] === worstId[x]) active[x] = 0;
       }
     }
     Atomics.add(s.counters, 1, size);
