@@ -344,6 +344,11 @@ export interface RefineOptions {
    * rows are not in a WebAssembly memory (too big for one) and n × d ≥ INT8_FROM.
    */
   precision?: "auto" | "exact" | "int8";
+  /**
+   * The order threads visit the points in: "visit", breadth-first over the graph (refine.ts
+   * `visitOrder`), or "id". The same bytes either way; "id" is for benchmarks. Default "visit".
+   */
+  order?: "visit" | "id";
 }
 
 /**
@@ -368,7 +373,7 @@ export function refineKnnGraph(unit: Float32Array, n: number, d: number, alive: 
     quant = allocateQuantised(n, d);
     for (let i = 0; i < n; i++) if (alive[i]) quantiseRow(quant, i, unit, i * d);
   }
-  const s = createRefineShared(graph, alive, self, opts.reverse ?? graph.k1 - 1, int8 ? graph.k1 - 1 + INT8_EXTRA : 0);
+  const s = createRefineShared(graph, alive, self, opts.reverse ?? graph.k1 - 1, int8 ? graph.k1 - 1 + INT8_EXTRA : 0, opts.order ?? "visit");
   // Workers need the float32 rows where they can read them (a WebAssembly memory or a SharedArrayBuffer).
   // About (k + reverse) · k candidates a point; small graphs are not worth the workers' start-up.
   const work = n * (graph.k1 - 1 + (opts.reverse ?? graph.k1 - 1)) * (graph.k1 - 1) * d;

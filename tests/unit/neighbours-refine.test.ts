@@ -12,10 +12,10 @@ import { buildAtlas } from "../../precompute/build.ts";
 import { buildKnnGraph, measureRecall, refineKnnGraph, type KnnOptions } from "../../precompute/neighbours/knn.ts";
 import { allocateQuantised, Int8Kernel, quantiseRow } from "../../precompute/neighbours/int8.ts";
 import { normaliseRows } from "../../precompute/neighbours/normalise.ts";
-import { createRefineShared, refineRows } from "../../precompute/neighbours/refine.ts";
+import { createRefineShared, refineRows, visitOrder } from "../../precompute/neighbours/refine.ts";
 import { StagedExact } from "../../precompute/neighbours/simd.ts";
 import { gaussian, rng } from "../../precompute/random.ts";
-import { writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
+import { syntheticDictionary, writeSaeLensFolder } from "../../scripts/synthetic-dictionary.ts";
 
 const OPTS: KnnOptions = { k: 15, m: 16, efConstruction: 200, efSearch: 64, seed: 7, engine: "partitioned" };
 
@@ -149,6 +149,41 @@ describe("kNN refinement ranked on int8 rows (forced at a small size; 'auto' pic
     staged.set(unit);
     const fromStaged = refineKnnGraph(staged, n, d, alive, before, { threads: 2, precision: "int8" });
     expect(same(fromStaged.indices, int8Round.indices) && same(fromStaged.distances, int8Round.distances)).toBe(true);
+  });
+});
+
+describe("the refinement's visiting order", () => {
+  const n = 5000;
+  const d = 24;
+  const planted = syntheticDictionary({ n, d, seed: 12, dead: 0.001 });
+  const { unit, alive } = normaliseRows(planted.decoder, n, d);
+  const before = buildKnnGraph(unit, n, d, alive, { ...OPTS, threads: 1 });
+  const order = visitOrder(before);
+
+  it("visits every point once, a planted cluster at a time", () => {
+    expect(Array.from(order).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i));
+    // Consecutive points of one planted cluster: the fraction in this order and in id order.
+    const together = (at: (t: number) => number): number => {
+      let same = 0;
+      for (let t = 1; t < n; t++) if (planted.cluster[at(t)] === planted.cluster[at(t - 1)]) same++;
+      return same / (n - 1);
+    };
+    const byId = together((t) => t);
+    expect(byId).toBeLessThan(0.2);
+    expect(together((t) => order[t]!)).toBeGreaterThan(0.9);
+  });
+
+  it("does not change the result: visiting in id order gives the same bytes", () => {
+    const self = new Float64Array(n);
+    const exactSelf = new StagedExact(unit, d);
+    for (let i = 0; i < n; i++) if (alive[i]) self[i] = exactSelf.exactPair(i, i);
+    const byBfs = createRefineShared(before, alive, self, 15);
+    const byId = createRefineShared(before, alive, self, 15, 0, "id");
+    expect(same(byBfs.order, byId.order)).toBe(false);
+    refineRows(byBfs, new StagedExact(unit, d), 0, 1);
+    refineRows(byId, new StagedExact(unit, d), 0, 1);
+    expect(same(byBfs.indices, byId.indices) && same(byBfs.distances, byId.distances)).toBe(true);
+    expect(same(byBfs.indices, before.indices)).toBe(false);
   });
 });
 

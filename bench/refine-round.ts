@@ -1,0 +1,63 @@
+/**
+ * One neighbour-of-neighbour refinement round (precompute/neighbours/refine.ts) on a real-size
+ * graph, without rebuilding it: the dictionary is read and normalised as the build does, the kNN
+ * graph comes from a build's stage cache, and each listed visiting order runs one round, timed.
+ * For the 1M case, where a round is minutes and the search before it over half an hour.
+ *
+ *   npx tsx bench/refine-round.ts --dict bench/out/dict/synthetic-1048576-2304-bf16 \
+ *     --graph <out>/../.atlas-cache/knn-<key>.bin --orders visit,id
+ *
+ * --orders: "visit", the build's order (refine.ts `visitOrder`); "id", ids ascending, as before
+ * it. Both give the same bytes, which the script checks. --recall: recall@15 before and after
+ * (the build's sample of 200 and seed 42).
+ */
+import { readFileSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import { parseArgs } from "node:util";
+import { knnFromEntry } from "../precompute/cache/entries.ts";
+import { StageCache } from "../precompute/cache/stage-cache.ts";
+import { measureRecall, refineKnnGraph } from "../precompute/neighbours/knn.ts";
+import { normaliseRows } from "../precompute/neighbours/normalise.ts";
+import { rowsFit } from "../precompute/neighbours/simd.ts";
+import { readDictionary } from "../precompute/read/detect.ts";
+
+const { values } = parseArgs({
+  options: {
+    dict: { type: "string" },
+    graph: { type: "string" },
+    orders: { type: "string", default: "visit,id" },
+    recall: { type: "boolean", default: false },
+  },
+});
+if (!values.dict || !values.graph) throw new Error("usage: bench/refine-round.ts --dict <dictionary> --graph <knn-….bin from a stage cache> [--orders visit,id]");
+
+const seconds = (from: number): string => `${((performance.now() - from) / 1000).toFixed(1)} s`;
+const gb = (): string => `${(process.memoryUsage().rss / 2 ** 30).toFixed(1)} GB RSS`;
+let t = performance.now();
+const dict = readDictionary(values.dict);
+const n = dict.info.dSae;
+const d = dict.info.dIn;
+const { unit, alive } = normaliseRows(dict.decoder, n, d, { inPlace: !rowsFit(n, d) });
+process.stdout.write(`${n.toLocaleString("en-US")} × ${d}: read and normalised in ${seconds(t)}, ${gb()}\n`);
+
+// The entry's full key is in its header; the file name holds only its first 32 characters.
+const buf = readFileSync(values.graph);
+const headerAt = buf.indexOf("\n") + 1;
+const header = JSON.parse(buf.toString("utf8", headerAt + 4, headerAt + 4 + buf.readUInt32LE(headerAt))) as { key: string };
+const graph = new StageCache(dirname(values.graph)).load(basename(values.graph).split("-")[0]!, header.key, (e) => knnFromEntry(e, n));
+if (!graph) throw new Error(`${values.graph}: not a usable kNN graph of ${n} rows`);
+
+const recall = (g: typeof graph): string => measureRecall(unit, n, d, alive, g, { k: 15, seed: 42 }).recall.toFixed(4);
+if (values.recall) process.stdout.write(`recall@15 before: ${recall(graph)}\n`);
+let first: ReturnType<typeof refineKnnGraph> | null = null;
+for (const order of values.orders!.split(",")) {
+  if (order !== "visit" && order !== "id") throw new Error(`--orders: "${order}" is neither visit nor id`);
+  t = performance.now();
+  const refined = refineKnnGraph(unit, n, d, alive, graph, { order });
+  process.stdout.write(`order ${order}: one round in ${seconds(t)}, ${gb()}\n`);
+  if (first && !(Buffer.from(first.indices.buffer).equals(Buffer.from(refined.indices.buffer)) && Buffer.from(first.distances.buffer).equals(Buffer.from(refined.distances.buffer)))) {
+    throw new Error(`order ${order} gave different bytes from the first order`);
+  }
+  if (!first && values.recall) process.stdout.write(`recall@15 after: ${recall(refined)}\n`);
+  first ??= refined;
+}
