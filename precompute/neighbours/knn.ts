@@ -34,7 +34,7 @@ import {
   listPairs, pairsWork, searchCells, searchPairs, selfDots, updateCentroids, type CosineCache,
 } from "./partitions.ts";
 import { allocateRows, existingMemory, Kernel, rowsFit, rowsMemory, spareRows, StagedExact, type BlockKernel, type ExactKernel } from "./simd.ts";
-import { defaultThreads, ThreadPool } from "./thread-pool.ts";
+import { defaultThreads, sharedRows, ThreadPool } from "./thread-pool.ts";
 
 const { HierarchicalNSW } = hnswlib;
 
@@ -280,7 +280,7 @@ function buildPartitioned(
   }
   // Exact phases run on every thread when the workers can read the float32 rows.
   const exactThreads = exact.memory || exact.shared ? threads : 1;
-  const init: KnnWorkerInit = { memory, quant, exactMemory: exact.memory, exactShared: exact.shared, d, threads, search: s };
+  const init: KnnWorkerInit = { memory, quant, exactMemory: exact.memory, exactShared: sharedRows(exact.shared), d, threads, search: s };
   const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;
   try {
     const kernel: BlockKernel = quant ? new Int8Kernel(quant, 0) : new Kernel(memory!, d, 0);
@@ -289,15 +289,7 @@ function buildPartitioned(
       if (exactThreads > 1) runAll(pool, task, () => main(0, exactThreads));
       else main(0, 1);
     };
-    // FEATURE_ATLAS_KNN_PHASES=1: each phase's wall time on stderr, for profiling at scale.
-    const phases = process.env["FEATURE_ATLAS_KNN_PHASES"] === "1";
-    let lap = performance.now();
-    const phase = (name: string, extra = ""): void => {
-      if (!phases) return;
-      const now = performance.now();
-      process.stderr.write(`knn phase ${name}: ${((now - lap) / 1000).toFixed(1)} s${extra}\n`);
-      lap = now;
-    };
+    const phase = phaseTimer("knn");
     initCentroids(s, unit, put);
     for (let round = 0; round < KMEANS_ROUNDS; round++) {
       runAll(pool, { kind: "assign-sample" }, () => assignSample(s, kernel, 0, threads));
@@ -332,6 +324,20 @@ function buildPartitioned(
   return { n, k1, indices: s.indices.slice(), distances: s.distances.slice() };
 }
 
+/**
+ * FEATURE_ATLAS_KNN_PHASES=1: each phase's wall time since the last on stderr, for profiling at
+ * scale; otherwise a no-op.
+ */
+function phaseTimer(what: string): (name: string, extra?: string) => void {
+  if (process.env["FEATURE_ATLAS_KNN_PHASES"] !== "1") return () => {};
+  let lap = performance.now();
+  return (name, extra = "") => {
+    const now = performance.now();
+    process.stderr.write(`${what} phase ${name}: ${((now - lap) / 1000).toFixed(1)} s${extra}\n`);
+    lap = now;
+  };
+}
+
 /** Options of `refineKnnGraph`. */
 export interface RefineOptions {
   /** Threads, the main one included; default: the machine's cores (≤ 8). */
@@ -360,10 +366,12 @@ export interface RefineOptions {
 export function refineKnnGraph(unit: Float32Array, n: number, d: number, alive: Uint8Array, graph: KnnGraph, opts: RefineOptions = {}): KnnGraph {
   checkShape(unit, n, d, alive);
   if (graph.n !== n) throw new Error(`refineKnnGraph: graph has ${graph.n} points, data has ${n}`);
+  const phase = phaseTimer("refine");
   const exact = exactRows(unit, n, d);
   const exactKernel = exactKernelFor(exact.memory, unit, d, 0);
   const self = new Float64Array(n);
   for (let i = 0; i < n; i++) if (alive[i]) self[i] = exactKernel.exactPair(i, i);
+  phase("self dots");
   // Measured at 131,072 × 2,304 (2 threads): with the float32 rows in a WebAssembly memory a round
   // took 14–16 s either way; with them staged from a SharedArrayBuffer (as at 1M, where they do
   // not fit one), 36 s exact and 31–33 s ranked on int8.
@@ -373,16 +381,19 @@ export function refineKnnGraph(unit: Float32Array, n: number, d: number, alive: 
     quant = allocateQuantised(n, d);
     for (let i = 0; i < n; i++) if (alive[i]) quantiseRow(quant, i, unit, i * d);
   }
+  phase("int8 rows");
   const s = createRefineShared(graph, alive, self, opts.reverse ?? graph.k1 - 1, int8 ? graph.k1 - 1 + INT8_EXTRA : 0, opts.order ?? "visit");
+  phase("reverse lists and order");
   // Workers need the float32 rows where they can read them (a WebAssembly memory or a SharedArrayBuffer).
   // About (k + reverse) · k candidates a point; small graphs are not worth the workers' start-up.
   const work = n * (graph.k1 - 1 + (opts.reverse ?? graph.k1 - 1)) * (graph.k1 - 1) * d;
   const threads = !(exact.memory || exact.shared) ? 1 : opts.threads !== undefined ? threadCount(opts) : work >= PARALLEL_WORK ? defaultThreads() : 1;
-  const init: KnnWorkerInit = { memory: null, quant, exactMemory: exact.memory, exactShared: exact.shared, d, threads, refine: s };
+  const init: KnnWorkerInit = { memory: null, quant, exactMemory: exact.memory, exactShared: sharedRows(exact.shared), d, threads, refine: s };
   const pool = threads > 1 ? new ThreadPool<KnnTask>(WORKER, threads, init) : null;
   try {
     const rank = quant ? new Int8Kernel(quant, 0) : null;
     runAll(pool, { kind: "refine" }, () => refineRows(s, exactKernel, 0, threads, rank));
+    phase("rows", ` (${threads} threads)`);
   } finally {
     pool?.close();
   }

@@ -154,3 +154,22 @@ export function serveTasks<Init, Task>(setup: (init: Init, slot: number) => (tas
     Atomics.notify(data.flags, data.slot);
   });
 }
+
+/**
+ * Float32 rows on a SharedArrayBuffer, sent as the buffer and where the rows lie in it. Why not
+ * the Float32Array itself: structured cloning (postMessage, workerData) keeps a view's length in
+ * 32 bits, so a worker got a 1 GiB view of the 9.7 GB rows at 1M, and every row past the first
+ * ~116,000 read as stale data (measured: a refinement round on two threads gave recall 0.936
+ * against 0.942 on one). The buffer itself arrives whole.
+ */
+export interface SharedRows {
+  buffer: SharedArrayBuffer;
+  byteOffset: number;
+  length: number;
+}
+
+/** `rows` as SharedRows for a worker (null unless it is on a SharedArrayBuffer). */
+export function sharedRows(rows: Float32Array | null): SharedRows | null {
+  if (!rows || !(rows.buffer instanceof SharedArrayBuffer)) return null;
+  return { buffer: rows.buffer, byteOffset: rows.byteOffset, length: rows.length };
+}
