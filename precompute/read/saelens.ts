@@ -9,7 +9,7 @@ import type { DictionaryInfo, InputFile } from "../../contract/atlas.ts";
 import type { Dictionary } from "../stages.ts";
 import { defaultWarn, isRecord, type Warn } from "./files.ts";
 import { describeInput } from "./hash.ts";
-import { InputError, readSafetensorsHeader, readTensorF32, type SafetensorsFile } from "./safetensors.ts";
+import { allocateFloats, InputError, readSafetensorsHeader, readTensorF32, type SafetensorsFile } from "./safetensors.ts";
 
 export const SAELENS_CFG = "cfg.json";
 export const SAELENS_WEIGHTS = "sae_weights.safetensors";
@@ -156,7 +156,7 @@ export function decoderOrientation(
 
 /** [rows × cols] row-major → [cols × rows], in cache-friendly blocks. */
 export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(src.length);
+  const out = allocateFloats(src.length);
   const B = 64;
   for (let i0 = 0; i0 < rows; i0 += B) {
     const i1 = Math.min(rows, i0 + B);

@@ -145,6 +145,21 @@ function decodeFloatsInto(bytes: Uint8Array, dtype: SafetensorsDtype, out: Float
   }
 }
 
+/**
+ * Float arrays at least this big are allocated on a SharedArrayBuffer. Why: a decoder whose rows
+ * are too big for one WebAssembly memory (1M × 2,304 float32 is 9.7 GB) is normalised in place
+ * and read by the neighbour search's worker threads straight from its buffer; a plain ArrayBuffer
+ * cannot be shared, so the exact re-rank and every refinement round ran on the main thread alone
+ * (233 s a round at 1M on one thread). Below this size the rows are copied into a WebAssembly
+ * memory anyway, so a plain array is as good.
+ */
+export const SHARED_FROM_BYTES = 2 ** 30;
+
+/** A zeroed Float32Array of `length`, on a SharedArrayBuffer from `sharedFrom` bytes up. */
+export function allocateFloats(length: number, sharedFrom = SHARED_FROM_BYTES): Float32Array {
+  return length * 4 >= sharedFrom ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float32Array(length);
+}
+
 /** Bytes read per step by readTensorF32: large enough to be fast, small enough not to double peak memory. */
 const READ_CHUNK_BYTES = 16 * 1024 * 1024;
 
@@ -153,13 +168,13 @@ const READ_CHUNK_BYTES = 16 * 1024 * 1024;
  * straight into the result, so peak memory is the result plus one chunk, and tensors above
  * Buffer's size limit still read.
  */
-export function readTensorF32(file: SafetensorsFile, name: string): Float32Array {
+export function readTensorF32(file: SafetensorsFile, name: string, sharedFrom = SHARED_FROM_BYTES): Float32Array {
   const info = file.tensors.get(name);
   if (!info) fail(file.path, `has no tensor "${name}" (it has: ${[...file.tensors.keys()].join(", ") || "none"})`);
   if (!FLOAT_DTYPES.has(info.dtype)) fail(file.path, `tensor "${name}" has dtype ${info.dtype}, which is not a float type (expected F32, F16, BF16 or F64)`);
   const width = DTYPE_BYTES[info.dtype];
   const total = info.end - info.begin;
-  const out = new Float32Array(total / width);
+  const out = allocateFloats(total / width, sharedFrom);
   const buf = Buffer.allocUnsafe(Math.max(8, Math.min(total, READ_CHUNK_BYTES)));
   const fd = openSync(file.path, "r");
   try {

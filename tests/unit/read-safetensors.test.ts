@@ -76,6 +76,16 @@ describe("safetensors round trip", () => {
     expect((file.tensors.get("b")!.begin) % 4).not.toBe(0);
     expect(Array.from(readTensorF32(file, "b"))).toEqual([0.25, -8, 3.5]);
   });
+
+  it("puts tensors of SHARED_FROM_BYTES and up on a SharedArrayBuffer, so worker threads can read them", () => {
+    const p = writeTemp("s.safetensors", encodeSafetensors({ b: { dtype: "F32", shape: [3], data: [0.25, -8, 3.5] } }));
+    const file = readSafetensorsHeader(p);
+    expect(readTensorF32(file, "b").buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    const shared = readTensorF32(file, "b", 12);
+    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Array.from(shared)).toEqual([0.25, -8, 3.5]);
+    expect(readTensorF32(file, "b", 13).buffer).not.toBeInstanceOf(SharedArrayBuffer);
+  });
 });
 
 describe("safetensors errors name the file and the problem", () => {
