@@ -11,11 +11,9 @@
  * it. Both give the same bytes, which the script checks. --recall: recall@15 before and after
  * (the build's sample of 200 and seed 42).
  */
-import { readFileSync } from "node:fs";
-import { basename, dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { knnFromEntry } from "../precompute/cache/entries.ts";
-import { StageCache } from "../precompute/cache/stage-cache.ts";
+import { readEntryFile } from "../precompute/cache/stage-cache.ts";
 import { measureRecall, refineKnnGraph } from "../precompute/neighbours/knn.ts";
 import { normaliseRows } from "../precompute/neighbours/normalise.ts";
 import { rowsFit } from "../precompute/neighbours/simd.ts";
@@ -40,12 +38,9 @@ const d = dict.info.dIn;
 const { unit, alive } = normaliseRows(dict.decoder, n, d, { inPlace: !rowsFit(n, d) });
 process.stdout.write(`${n.toLocaleString("en-US")} × ${d}: read and normalised in ${seconds(t)}, ${gb()}\n`);
 
-// The entry's full key is in its header; the file name holds only its first 32 characters.
-const buf = readFileSync(values.graph);
-const headerAt = buf.indexOf("\n") + 1;
-const header = JSON.parse(buf.toString("utf8", headerAt + 4, headerAt + 4 + buf.readUInt32LE(headerAt))) as { key: string };
-const graph = new StageCache(dirname(values.graph)).load(basename(values.graph).split("-")[0]!, header.key, (e) => knnFromEntry(e, n));
-if (!graph) throw new Error(`${values.graph}: not a usable kNN graph of ${n} rows`);
+const cached = readEntryFile(values.graph);
+if (cached.stage !== "knn" && cached.stage !== "refine") throw new Error(`${values.graph}: a ${cached.stage} entry, not a kNN graph`);
+const graph = knnFromEntry(cached.entry, n);
 
 const recall = (g: typeof graph): string => measureRecall(unit, n, d, alive, g, { k: 15, seed: 42 }).recall.toFixed(4);
 if (values.recall) process.stdout.write(`recall@15 before: ${recall(graph)}\n`);

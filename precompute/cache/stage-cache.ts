@@ -271,12 +271,27 @@ function encode(entry: CacheEntry, stage: string, key: string): Buffer {
   return Buffer.concat([MAGIC, len, json, payload]);
 }
 
-function decode(buf: Buffer, stage: string, key: string): CacheEntry {
+/** An entry file's header and where its payload starts. */
+function readHeader(buf: Buffer): { header: Header; start: number } {
   if (buf.length < MAGIC.length + 4 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error("not a cache entry");
   const len = buf.readUInt32LE(MAGIC.length);
   const start = MAGIC.length + 4 + len;
   if (start > buf.length) throw new Error("truncated header");
-  const header = JSON.parse(buf.toString("utf8", MAGIC.length + 4, start)) as Header;
+  return { header: JSON.parse(buf.toString("utf8", MAGIC.length + 4, start)) as Header, start };
+}
+
+/**
+ * The entry in one cache file, whatever its key (for benchmarks that reuse a build's stage
+ * output, bench/refine-round.ts); throws when the file is not a whole entry.
+ */
+export function readEntryFile(path: string): { stage: string; entry: CacheEntry } {
+  const buf = readFileSync(path);
+  const { header } = readHeader(buf);
+  return { stage: header.stage, entry: decode(buf, header.stage, header.key) };
+}
+
+function decode(buf: Buffer, stage: string, key: string): CacheEntry {
+  const { header, start } = readHeader(buf);
   if (header.format !== CACHE_FORMAT || header.stage !== stage || header.key !== key) throw new Error("written for another stage, key or format");
   const payload = buf.subarray(start);
   if (payload.length !== header.payloadBytes) throw new Error(`payload is ${payload.length} bytes, expected ${header.payloadBytes}`);

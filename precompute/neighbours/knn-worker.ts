@@ -7,7 +7,7 @@ import { Int8Kernel, type QuantisedRows } from "./int8.ts";
 import { assignAll, assignSample, finishRows, searchCells, searchPairs, selfDots, type SearchShared } from "./partitions.ts";
 import { refineRows, type RefineShared } from "./refine.ts";
 import { adoptMemory, Kernel, StagedExact, type BlockKernel, type ExactKernel } from "./simd.ts";
-import { serveTasks, type SharedRows } from "./thread-pool.ts";
+import { rowsOf, serveTasks, type SharedRows } from "./thread-pool.ts";
 
 export interface KnnWorkerInit {
   /** float32 rows (and spare rows) the block kernel reads, when it is the float32 one. */
@@ -36,7 +36,7 @@ serveTasks<KnnWorkerInit, KnnTask>((init, slot) => {
   const kernel: BlockKernel | null = quant ? new Int8Kernel(quant, slot) : f32;
   let exactK: ExactKernel | null = null;
   const exactKernel = (): ExactKernel => {
-    exactK ??= exactMemory ? (exactMemory === memory ? f32! : new Kernel(exactMemory, d, slot)) : new StagedExact(new Float32Array(exactShared!.buffer, exactShared!.byteOffset, exactShared!.length), d);
+    exactK ??= exactMemory ? (exactMemory === memory ? f32! : new Kernel(exactMemory, d, slot)) : new StagedExact(rowsOf(exactShared!), d);
     return exactK;
   };
   // Test hook (tests/unit/neighbours-int8.test.ts): this worker dies, as a crash would, on the named task.

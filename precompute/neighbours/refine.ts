@@ -158,7 +158,7 @@ export function visitOrder(graph: { n: number; k1: number; indices: Int32Array }
 }
 
 /**
- * This thread's share of a round: rows slice(n, slot, threads). `rank` (the int8 rows' kernel) is
+ * This thread's share of a round: the points at s.order[slice(n, slot, threads)]. `rank` (the int8 rows' kernel) is
  * required when `s.ranked` > 0.
  */
 export function refineRows(s: RefineShared, exact: ExactKernel, slot: number, threads: number, rank: Int8Kernel | null = null): void {

@@ -173,3 +173,8 @@ export function sharedRows(rows: Float32Array | null): SharedRows | null {
   if (!rows || !(rows.buffer instanceof SharedArrayBuffer)) return null;
   return { buffer: rows.buffer, byteOffset: rows.byteOffset, length: rows.length };
 }
+
+/** The Float32Array that `sharedRows` describes, on the worker's side. */
+export function rowsOf(shared: SharedRows): Float32Array {
+  return new Float32Array(shared.buffer, shared.byteOffset, shared.length);
+}
