@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import type { BuildParams, Manifest } from "../contract/atlas.ts";
 import { FORMAT_VERSION, knnRecallSchema, slugSchema } from "../contract/atlas.ts";
 import { readDictionary, readMetadata } from "./read/detect.ts";
+import { int8KernelName } from "./neighbours/int8.ts";
 import { buildKnnGraph, knnEngine, measureRecall, refineKnnGraph } from "./neighbours/knn.ts";
 import { rowsFit } from "./neighbours/simd.ts";
 import { normaliseRows } from "./neighbours/normalise.ts";
@@ -200,7 +201,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
   params.knn = engine.name === "hnsw"
     ? { k: params.knn.k, m: engine.m, efConstruction: engine.efConstruction, efSearch: engine.efSearch, engine }
     : { k: params.knn.k, engine };
-  log.info(`  kNN engine: ${engine.name === "hnsw" ? `HNSW (m ${engine.m}, efConstruction ${engine.efConstruction}, ef ${engine.efSearch})` : engine.name === "exact" ? "exact (every pair)" : `partitioned, ${engine.precision} candidates, ${engine.cells} cells, ${engine.tracked} tracked per point`}`);
+  log.info(`  kNN engine: ${engine.name === "hnsw" ? `HNSW (m ${engine.m}, efConstruction ${engine.efConstruction}, ef ${engine.efSearch})` : engine.name === "exact" ? "exact (every pair)" : `partitioned, ${engine.precision} candidates${engine.precision === "int8" ? ` (${int8KernelName()} kernel)` : ""}, ${engine.cells} cells, ${engine.tracked} tracked per point`}`);
 
   // Cache keys: each stage's output is named by everything it depends on (see cache/stage-cache.ts).
   const knnKey = cacheKey("knn", stageCodeVersion("neighbours", ["hnswlib-node"]), inputKey, params.knn, params.seed);

@@ -122,8 +122,10 @@ export function folderCodeHash(folder: string): string {
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/\.(ts|mjs|js|json)$/.test(name)) {
+      // A native addon's build folder is node-gyp's output (native/build.mjs), not source.
+      if (statSync(p).isDirectory()) {
+        if (name !== "build") walk(p);
+      } else if (/\.(ts|mjs|js|json|cc|gyp)$/.test(name)) {
         h.update(`${p.slice(dir.length)}\0`);
         h.update(readFileSync(p));
       }

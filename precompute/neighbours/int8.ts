@@ -19,6 +19,7 @@
  * for 8 products and 4 sums). Integer sums are exact, so a pair's dot is the same bits whichever
  * side it is on, on every machine.
  */
+import { createRequire } from "node:module";
 import {
   ADD, END, F32_MUL, I32, MAX_THREADS, MUL, SCRATCH_BYTES, V128, V128_ZERO,
   bump, f32Load, f32Store, get, i32, i32Load, name, section, set, simd, uleb, v128Load, vec, whileLess,
@@ -154,6 +155,43 @@ function wasmModule(): WebAssembly.Module {
   return compiled;
 }
 
+/** The native kernels (native/int8.cc): the WebAssembly ones' arguments, after the memory they address. */
+interface NativeInt8 {
+  /** The instruction set the addon picked on this machine: "avx512bw", "avx2" or "plain". */
+  isa: string;
+  tile(memory: Uint8Array, a: number, na: number, b: number, nb: number, stride: number, out: number, scales: number): void;
+  row(memory: Uint8Array, q: number, ids: number, count: number, stride: number, out: number, scales: number): void;
+  quantise(rows: Float32Array, d: number, from: number, to: number, alive: Uint8Array, memory: Uint8Array, stride: number, scalesAt: number): void;
+  /** Every path this machine runs, by instruction set (the default one included), for tests. */
+  paths: Record<string, Pick<NativeInt8, "tile" | "row">>;
+}
+
+let native: NativeInt8 | null | undefined;
+
+/**
+ * The native int8 kernel when it was built (npm's install runs native/build.mjs) and
+ * FEATURE_ATLAS_INT8_KERNEL is not "wasm"; else null, and the WebAssembly kernel runs. Both give
+ * the same bits (native/int8.cc says why), so the atlas does not depend on which ran.
+ */
+export function nativeInt8(): NativeInt8 | null {
+  if (native !== undefined) return native;
+  native = null;
+  if (process.env["FEATURE_ATLAS_INT8_KERNEL"] !== "wasm") {
+    try {
+      native = createRequire(import.meta.url)("./native/build/Release/int8.node") as NativeInt8;
+    } catch {
+      // Not built (no compiler, or installed with --ignore-scripts): the WebAssembly kernel runs.
+    }
+  }
+  return native;
+}
+
+/** Which int8 kernel runs, for logs and benchmarks: "native avx512bw", "native avx2", "native plain" or "WebAssembly". */
+export function int8KernelName(): string {
+  const n = nativeInt8();
+  return n ? `native ${n.isa}` : "WebAssembly";
+}
+
 /** Int8 rows in one shared WebAssembly memory: `rows` rows of `stride` bytes, their scales, then scratch. */
 export interface QuantisedRows {
   memory: WebAssembly.Memory;
@@ -216,6 +254,20 @@ export function quantiseRow(q: QuantisedRows, r: number, values: ArrayLike<numbe
 }
 
 /**
+ * Quantise the alive rows among rows[from … to) of `unit` (n × d float32, row-major) into the same
+ * rows of `q`, as `quantiseRow` does each, in native code when it is built (the same bits; 1M ×
+ * 2,304 rows take ~60 s in this JS loop). `kernel` "wasm" keeps to the JS loop, for tests.
+ */
+export function quantiseRows(q: QuantisedRows, unit: Float32Array, alive: Uint8Array, from = 0, to = alive.length, kernel = "auto"): void {
+  const fast = kernel === "wasm" ? null : nativeInt8();
+  if (fast) {
+    fast.quantise(unit, q.d, from, to, alive, new Uint8Array(q.memory.buffer), q.stride, q.scalesAt);
+    return;
+  }
+  for (let i = from; i < to; i++) if (alive[i]) quantiseRow(q, i, unit, i * q.d);
+}
+
+/**
  * One thread's handle on the int8 kernel, with the same block interface as the float32 `Kernel`
  * (simd.ts) so that `forBlock` (partitions.ts) drives either. Its `d` is the row stride, always a
  * multiple of 16, so callers take the block path.
@@ -232,12 +284,25 @@ export class Int8Kernel {
   private readonly tileFn: (a: number, na: number, b: number, nb: number, stride: number, out: number, scales: number) => void;
   private readonly rowFn: (q: number, ids: number, count: number, stride: number, out: number, scales: number) => void;
 
-  constructor(q: QuantisedRows, slot: number) {
+  /**
+   * `kernel`: "auto" (native when built, else WebAssembly), "wasm", or one native path by
+   * instruction set ("avx512bw", "avx2", "plain"; tests compare them).
+   */
+  constructor(q: QuantisedRows, slot: number, kernel = "auto") {
     if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_THREADS) throw new Error(`kernel slot ${slot} out of range`);
-    const instance = new WebAssembly.Instance(wasmModule(), { env: { mem: q.memory } });
-    const exports = instance.exports as Record<string, (...args: number[]) => void>;
-    this.tileFn = exports["tile"]!;
-    this.rowFn = exports["row"]!;
+    const built = kernel === "wasm" ? null : nativeInt8();
+    const fast = kernel === "auto" || !built ? built : built.paths[kernel];
+    if (kernel !== "auto" && kernel !== "wasm" && !fast) throw new Error(`int8 kernel "${kernel}" is not available here (native: ${built ? Object.keys(built.paths).join(", ") : "not built"})`);
+    if (fast) {
+      const memory = new Uint8Array(q.memory.buffer);
+      this.tileFn = (a, na, b, nb, stride, out, scales) => fast.tile(memory, a, na, b, nb, stride, out, scales);
+      this.rowFn = (p, ids, count, stride, out, scales) => fast.row(memory, p, ids, count, stride, out, scales);
+    } else {
+      const instance = new WebAssembly.Instance(wasmModule(), { env: { mem: q.memory } });
+      const exports = instance.exports as Record<string, (...args: number[]) => void>;
+      this.tileFn = exports["tile"]!;
+      this.rowFn = exports["row"]!;
+    }
     this.d = q.stride;
     this.scalesAt = q.scalesAt;
     const base = q.memory.buffer.byteLength - (MAX_THREADS - slot) * SCRATCH_BYTES;

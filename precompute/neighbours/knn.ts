@@ -26,7 +26,7 @@ import hnswlib from "hnswlib-node";
 import { rng, shuffle } from "../random.ts";
 import type { KnnGraph, Progress } from "../stages.ts";
 import { createExactShared, createWindowShared, exactSearch, exactSelfDots, finishWindowed, windowScan, type ExactShared } from "./exact.ts";
-import { allocateQuantised, Int8Kernel, quantiseRow, type QuantisedRows } from "./int8.ts";
+import { allocateQuantised, Int8Kernel, int8KernelName, quantiseRow, quantiseRows, type QuantisedRows } from "./int8.ts";
 import type { KnnTask, KnnWorkerInit } from "./knn-worker.ts";
 import { createRefineShared, refineRows } from "./refine.ts";
 import {
@@ -260,13 +260,14 @@ function buildPartitioned(
   });
   // The rows the candidates are ranked on: float32 in one memory, or int8 (int8.ts), each with
   // spare rows for the centroids; and where the exact kernel reads the float32 rows.
+  const phase = phaseTimer("knn");
   let memory: WebAssembly.Memory | null = null;
   let quant: QuantisedRows | null = null;
   let exact: { memory: WebAssembly.Memory | null; shared: Float32Array | null };
   let put: (c: number, values: ArrayLike<number>, from: number) => void;
   if (int8) {
     quant = allocateQuantised(n + spareRows(n), d);
-    for (let i = 0; i < n; i++) if (alive[i]) quantiseRow(quant, i, unit, i * d);
+    quantiseRows(quant, unit, alive);
     const q = quant;
     put = (c, values, from) => quantiseRow(q, n + c, values, from);
     exact = exactRows(unit, n, d);
@@ -289,7 +290,7 @@ function buildPartitioned(
       if (exactThreads > 1) runAll(pool, task, () => main(0, exactThreads));
       else main(0, 1);
     };
-    const phase = phaseTimer("knn");
+    phase("rows and workers", quant ? ` (${int8KernelName()} int8 kernel)` : "");
     initCentroids(s, unit, put);
     for (let round = 0; round < KMEANS_ROUNDS; round++) {
       runAll(pool, { kind: "assign-sample" }, () => assignSample(s, kernel, 0, threads));
@@ -379,7 +380,7 @@ export function refineKnnGraph(unit: Float32Array, n: number, d: number, alive: 
   let quant: QuantisedRows | null = null;
   if (int8) {
     quant = allocateQuantised(n, d);
-    for (let i = 0; i < n; i++) if (alive[i]) quantiseRow(quant, i, unit, i * d);
+    quantiseRows(quant, unit, alive);
   }
   phase("int8 rows");
   const s = createRefineShared(graph, alive, self, opts.reverse ?? graph.k1 - 1, int8 ? graph.k1 - 1 + INT8_EXTRA : 0, opts.order ?? "visit");
