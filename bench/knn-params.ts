@@ -7,12 +7,17 @@
  *
  *   npx tsx bench/knn-params.ts --n 262144 --d 2304 --cells 1,2 --candidates 8,16
  *
+ * FEATURE_ATLAS_INT8_KERNEL=wasm runs the WebAssembly int8 kernel instead of the native one; the
+ * printed graph hash is the same either way.
+ *
  * --cells: multiples of the default ⌈√n⌉ cells; --candidates: maxCandidates = n / value (the
  * default is n / 8, at least 16,384); --far: farCandidates, "n/128" (the default rule, at least
  * 512) or a count; --far-first: far candidates in the first stage of far scans (default 512; a
  * value ≥ the far budget scans it all in one stage, as before the stages). Every combination of the lists is run.
  */
+import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
+import { int8KernelName } from "../precompute/neighbours/int8.ts";
 import { buildKnnGraph, measureRecall, refineKnnGraph } from "../precompute/neighbours/knn.ts";
 import { normaliseRows } from "../precompute/neighbours/normalise.ts";
 import { defaultCells } from "../precompute/neighbours/partitions.ts";
@@ -56,8 +61,10 @@ for (const c of list(values.cells!)) {
     const refined = refineKnnGraph(unit, n, d, alive, graph);
     const refineTime = seconds(refineStart);
     const r1 = measureRecall(unit, n, d, alive, refined, { k: 15, seed: 42 });
+    // The graph's bytes, so runs with different int8 kernels (FEATURE_ATLAS_INT8_KERNEL=wasm) can be compared.
+    const sha = createHash("sha256").update(new Uint8Array(graph.indices.buffer)).update(new Uint8Array(graph.distances.buffer)).digest("hex").slice(0, 12);
     process.stdout.write(
-      `cells ${cells} (${c}×), maxCandidates ${maxCandidates} (n/${div}), far ${opts.farCandidates} (first stage ${farFirst}): kNN ${knnTime}, recall ${r0.recall.toFixed(4)}; one refinement round ${refineTime}, recall ${r1.recall.toFixed(4)} (sample ${r1.sample})\n`,
+      `cells ${cells} (${c}×), maxCandidates ${maxCandidates} (n/${div}), far ${opts.farCandidates} (first stage ${farFirst}): kNN ${knnTime} (int8 kernel: ${int8KernelName()}), recall ${r0.recall.toFixed(4)}, graph ${sha}; one refinement round ${refineTime}, recall ${r1.recall.toFixed(4)} (sample ${r1.sample})\n`,
     );
   }
 }
