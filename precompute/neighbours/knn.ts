@@ -26,6 +26,7 @@ import hnswlib from "hnswlib-node";
 import { rng, shuffle } from "../random.ts";
 import type { KnnGraph, Progress } from "../stages.ts";
 import { createExactShared, createWindowShared, exactSearch, exactSelfDots, finishWindowed, windowScan, type ExactShared } from "./exact.ts";
+import { phaseTimer } from "../phases.ts";
 import { allocateQuantised, Int8Kernel, int8KernelName, quantiseRow, quantiseRows, type QuantisedRows } from "./int8.ts";
 import type { KnnTask, KnnWorkerInit } from "./knn-worker.ts";
 import { createRefineShared, refineRows } from "./refine.ts";
@@ -323,20 +324,6 @@ function buildPartitioned(
   }
   // Copy out of the shared buffers so callers get ordinary arrays and the search state can go.
   return { n, k1, indices: s.indices.slice(), distances: s.distances.slice() };
-}
-
-/**
- * FEATURE_ATLAS_KNN_PHASES=1: each phase's wall time since the last on stderr, for profiling at
- * scale; otherwise a no-op.
- */
-function phaseTimer(what: string): (name: string, extra?: string) => void {
-  if (process.env["FEATURE_ATLAS_KNN_PHASES"] !== "1") return () => {};
-  let lap = performance.now();
-  return (name, extra = "") => {
-    const now = performance.now();
-    process.stderr.write(`${what} phase ${name}: ${((now - lap) / 1000).toFixed(1)} s${extra}\n`);
-    lap = now;
-  };
 }
 
 /** Options of `refineKnnGraph`. */

@@ -34,6 +34,7 @@
  * graph only at the finest level (coarser graphs have one node per region). Geometry and naming
  * are O(n) per level, the representative members O(n·d) per level, the layout kNN O(n·k).
  */
+import { phaseTimer, phasesOn } from "../phases.ts";
 import { rng } from "../random.ts";
 import type { KnnGraph, Progress } from "../stages.ts";
 import { layoutKnn, regionShape } from "./geometry.ts";
@@ -172,12 +173,16 @@ export function buildRegions(input: RegionInput, options: RegionOptions = {}, pr
   const m = ids.length;
   const totalSteps = 6;
   progress?.(0, totalSteps);
+  const phase = phaseTimer("regions");
 
   // Level assignments over alive nodes (compact index c ↔ feature ids[c]), finest first.
   const g = communityGraph(input, ids, o);
+  phase("community graph", ` (${g.n} nodes)`);
   const fine = finestLevel(g, o, input.seed);
+  phase("finest level", ` (${fine.count} regions)`);
   progress?.(1, totalSteps);
   const chain = coarserLevels(g, fine.community, fine.count, o, input.seed);
+  phase("coarser levels");
   progress?.(2, totalSteps);
 
   // chain[0] is the finest level over nodes; chain[t] for t > 0 maps level-(t−1) regions to level-t regions.
@@ -243,9 +248,12 @@ export function buildRegions(input: RegionInput, options: RegionOptions = {}, pr
   for (let r = 0; r < total; r++) if (parent[r]! >= 0) children[parent[r]!]!++;
   const leafOf = nLevels ? regionOf[nLevels - 1]! : new Int32Array(n).fill(-1);
 
+  phase("ordering and members");
   const shapes = memberLists.map((list) => regionShape(list, xy, o.maxHullPoints));
+  phase("shapes");
   progress?.(3, totalSteps);
   const centre = representatives(unit, d, memberLists, o.topMembers);
+  phase("representatives");
   progress?.(4, totalSteps);
 
   const vocab = buildVocabulary(labels);
@@ -269,6 +277,7 @@ export function buildRegions(input: RegionInput, options: RegionOptions = {}, pr
     namingNodes.push({ parent: parent[r]!, counts, weights, labelled, fallback: `region ${level[r]}-${r - levelStart[level[r]!]!}` });
   }
   const auto = autoNames(namingNodes, vocab);
+  phase("names");
   progress?.(5, totalSteps);
 
   // Hand-written names and carried-over slugs.
@@ -310,6 +319,7 @@ export function buildRegions(input: RegionInput, options: RegionOptions = {}, pr
       cohesion: centre.cohesion[r]!,
     });
   }
+  phase("slugs and nodes");
   progress?.(totalSteps, totalSteps);
   return { n, levels: nLevels, regions, levelStart, leafOf, warnings };
 }
@@ -574,9 +584,11 @@ function searchResolution(
   let x = Math.log(Math.max(1e-6, target / 10));
   let best: Partition | null = null;
   let bestErr = Infinity;
+  const tries = phasesOn("regions") && g.n >= TRY_LOG_NODES ? phaseTimer("regions") : null;
   for (let step = 0; step < 40; step++) {
     const p = clean(louvain(g, { resolution: Math.exp(x), random }));
     const err = Math.abs(Math.log(p.count / target));
+    tries?.(`try on ${g.n} nodes`, `: γ ${Math.exp(x).toPrecision(4)} → ${p.count} regions (target ${target})`);
     if (err < bestErr) {
       best = p;
       bestErr = err;
@@ -603,6 +615,9 @@ function searchResolution(
   }
   return best!;
 }
+
+/** Smallest graph whose Louvain tries FEATURE_ATLAS_PHASES=regions logs one by one. */
+const TRY_LOG_NODES = 50000;
 
 /** Largest graph on which `searchResolution` falls back to scanning γ. */
 const SCAN_NODES = 20000;
