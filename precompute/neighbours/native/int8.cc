@@ -330,8 +330,13 @@ napi_value Quantise(napi_env env, napi_callback_info info) {
     }
     const double inv = 127 / max;
     for (uint32_t j = 0; j < d; j++) {
+      // Math.round's ties (up, so away from zero on |x|) from a truncation and an exact fraction
+      // (|x| ≤ 127): std::round is a libm call on baseline x86-64 and made this slower than JS.
       const double x = double(v[j]) * inv;
-      q[j] = x == x ? int8_t(std::round(x)) : 0;
+      const double a = x < 0 ? -x : x;
+      const int32_t t = a < 128 ? int32_t(a) : 0;  // false for NaN too
+      const int32_t r = t + (a - t >= 0.5 ? 1 : 0);
+      q[j] = int8_t(x < 0 ? -r : r);
     }
     scales[r] = float(max / 127);
   }
