@@ -235,8 +235,9 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
       if (hit) return (fromCache("refined graph"), { ...hit, recall: knnRecallSchema.parse(hit.recall) });
       let current = { graph, recall, rounds: 0 };
       p(0, REFINE_ROUNDS);
+      const carry = {};
       for (let round = 1; round <= REFINE_ROUNDS; round++) {
-        const next = refineKnnGraph(unit, n, d, alive, current.graph);
+        const next = refineKnnGraph(unit, n, d, alive, current.graph, { carry });
         const measured = measureRecall(unit, n, d, alive, next, { k: params.knn.k, seed: params.seed, ...(opts.recallSample !== undefined ? { sample: opts.recallSample } : {}) });
         log.info(`  round ${round}: recall@${measured.k} ${current.recall.recall.toFixed(4)} → ${measured.recall.toFixed(4)}`);
         const gain = measured.recall - current.recall.recall;

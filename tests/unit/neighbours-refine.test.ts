@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildAtlas } from "../../precompute/build.ts";
-import { buildKnnGraph, measureRecall, refineKnnGraph, type KnnOptions } from "../../precompute/neighbours/knn.ts";
+import { type RefineCarry, buildKnnGraph, measureRecall, refineKnnGraph, type KnnOptions } from "../../precompute/neighbours/knn.ts";
 import { allocateQuantised, Int8Kernel, quantiseRow } from "../../precompute/neighbours/int8.ts";
 import { normaliseRows } from "../../precompute/neighbours/normalise.ts";
 import { createRefineShared, refineRows, visitOrder } from "../../precompute/neighbours/refine.ts";
@@ -140,6 +140,18 @@ describe("kNN refinement ranked on int8 rows (forced at a small size; 'auto' pic
       }
     }
     expect(bad).toEqual({ worse: 0, order: 0, distance: 0 });
+  });
+
+  it("quantises the rows once for all rounds handed the same carry, with the same bytes as quantising each round", () => {
+    const carry: RefineCarry = {};
+    const first = refineKnnGraph(unit, n, d, alive, before, { threads: 1, precision: "int8", carry });
+    expect(same(first.indices, int8Round.indices) && same(first.distances, int8Round.distances)).toBe(true);
+    const kept = carry.quant;
+    expect(kept).toBeDefined();
+    const second = refineKnnGraph(unit, n, d, alive, first, { threads: 2, precision: "int8", carry });
+    expect(carry.quant).toBe(kept);
+    const fresh = refineKnnGraph(unit, n, d, alive, first, { threads: 1, precision: "int8" });
+    expect(same(second.indices, fresh.indices) && same(second.distances, fresh.distances)).toBe(true);
   });
 
   it("gives the same bytes on one thread and on two, and with the float32 rows staged from a SharedArrayBuffer", () => {
