@@ -374,6 +374,7 @@ function communityGraph(input: RegionInput, ids: number[], o: { weights: "umap" 
   const m = ids.length;
   const k = k1 - 1;
   const sources = o.edges === "both" ? 2 : 1;
+  const phase = phaseTimer("regions");
   const from = new Int32Array(m * k * sources);
   const to = new Int32Array(m * k * sources);
   const w = new Float64Array(m * k * sources);
@@ -400,9 +401,11 @@ function communityGraph(input: RegionInput, ids: number[], o: { weights: "umap" 
       }
       push(c, nbr, dist);
     }
+    phase("  kNN edges");
   }
   if (o.edges !== "knn" && k > 0) {
     const near = layoutKnn(xy, ids, ids, k);
+    phase("  layout kNN");
     for (let c = 0; c < m; c++) {
       const nbr: number[] = [];
       const dist: number[] = [];
@@ -414,10 +417,12 @@ function communityGraph(input: RegionInput, ids: number[], o: { weights: "umap" 
       }
       push(c, nbr, dist);
     }
+    phase("  layout edges");
   }
   let total = 0;
   for (let t = 0; t < e; t++) total += w[t]!;
   const bridges = bridgeComponents(m, from, to, e, unit, d, ids);
+  phase("  bridges", ` (${bridges.length / 2} bridges)`);
   const bridgeWeight = e ? (BRIDGE_WEIGHT * total) / e : 1;
   const count = e + bridges.length / 2;
   const from2 = new Int32Array(count);
@@ -431,7 +436,9 @@ function communityGraph(input: RegionInput, ids: number[], o: { weights: "umap" 
     to2[e + b] = bridges[2 * b + 1]!;
     w2[e + b] = bridgeWeight;
   }
-  return symmetricGraph(m, from2, to2, w2, count);
+  const g = symmetricGraph(m, from2, to2, w2, count);
+  phase("  symmetric graph");
+  return g;
 }
 
 /** Weight of a bridge between graph components, relative to the mean edge weight. */
