@@ -12,12 +12,8 @@
  * (the build's sample of 200 and seed 42).
  */
 import { parseArgs } from "node:util";
-import { knnFromEntry } from "../precompute/cache/entries.ts";
-import { readEntryFile } from "../precompute/cache/stage-cache.ts";
 import { measureRecall, refineKnnGraph } from "../precompute/neighbours/knn.ts";
-import { normaliseRows } from "../precompute/neighbours/normalise.ts";
-import { rowsFit } from "../precompute/neighbours/simd.ts";
-import { readDictionary } from "../precompute/read/detect.ts";
+import { cachedGraph, rss, seconds, unitRows } from "./cached-inputs.ts";
 
 const { values } = parseArgs({
   options: {
@@ -29,18 +25,9 @@ const { values } = parseArgs({
 });
 if (!values.dict || !values.graph) throw new Error("usage: bench/refine-round.ts --dict <dictionary> --graph <knn-….bin from a stage cache> [--orders visit,id]");
 
-const seconds = (from: number): string => `${((performance.now() - from) / 1000).toFixed(1)} s`;
-const gb = (): string => `${(process.memoryUsage().rss / 2 ** 30).toFixed(1)} GB RSS`;
+const { n, d, unit, alive } = unitRows(values.dict);
+const graph = cachedGraph(values.graph, n);
 let t = performance.now();
-const dict = readDictionary(values.dict);
-const n = dict.info.dSae;
-const d = dict.info.dIn;
-const { unit, alive } = normaliseRows(dict.decoder, n, d, { inPlace: !rowsFit(n, d) });
-process.stdout.write(`${n.toLocaleString("en-US")} × ${d}: read and normalised in ${seconds(t)}, ${gb()}\n`);
-
-const cached = readEntryFile(values.graph);
-if (cached.stage !== "knn" && cached.stage !== "refine") throw new Error(`${values.graph}: a ${cached.stage} entry, not a kNN graph`);
-const graph = knnFromEntry(cached.entry, n);
 
 const recall = (g: typeof graph): string => measureRecall(unit, n, d, alive, g, { k: 15, seed: 42 }).recall.toFixed(4);
 if (values.recall) process.stdout.write(`recall@15 before: ${recall(graph)}\n`);
@@ -49,7 +36,7 @@ for (const order of values.orders!.split(",")) {
   if (order !== "visit" && order !== "id") throw new Error(`--orders: "${order}" is neither visit nor id`);
   t = performance.now();
   const refined = refineKnnGraph(unit, n, d, alive, graph, { order });
-  process.stdout.write(`order ${order}: one round in ${seconds(t)}, ${gb()}\n`);
+  process.stdout.write(`order ${order}: one round in ${seconds(t)}, ${rss()}\n`);
   if (first && !(Buffer.from(first.indices.buffer).equals(Buffer.from(refined.indices.buffer)) && Buffer.from(first.distances.buffer).equals(Buffer.from(refined.distances.buffer)))) {
     throw new Error(`order ${order} gave different bytes from the first order`);
   }
