@@ -1,9 +1,12 @@
-// Native int8 dot kernels for the neighbour search: the same two functions as the WebAssembly
-// module in ../int8.ts (`tile` and `row`), over the same shared memory, giving the same bits.
+// Native int8 kernels for the neighbour search: the same two functions as the WebAssembly module
+// in ../int8.ts (`tile` and `row`), over the same shared memory, giving the same bits; and the
+// quantising of ../int8.ts `quantiseRow`, with its bytes.
 //
-// Why native: the int8 block kernel is most of the 1M search's time. Measured on the 2-core build
-// machine (Xeon, AVX-512BW without VNNI), one thread, 1,024 × 2,048 rows of d = 2,304, in
-// 64 × 128-row blocks: WebAssembly SIMD (128-bit, i32x4.dot_i16x8_s) 5.7–5.8 M dots/s; this file's
+// Why native: the int8 block kernel is most of the time of the search's block phases. At 1M ×
+// 2,304 (docs/scale.md) the sibling blocks went from 568 to 328 s with this file, on a host running
+// ~1.5x slower that hour; at 131,072 × 2,304 the kNN stage from 84.8 to 46.9 s. The kernel alone,
+// on the 2-core build machine (Xeon, AVX-512BW without VNNI), one thread, 1,024 × 2,048 rows of
+// d = 2,304 in 64 × 128-row blocks: WebAssembly SIMD (128-bit, i32x4.dot_i16x8_s) 5.7–5.8 M dots/s; this file's
 // AVX-512BW path 18.0 M dots/s and its AVX2 path 11.8–13.1 M dots/s. WebAssembly has no wider
 // vectors, so the gap cannot be closed from JS.
 //
