@@ -49,6 +49,7 @@ import {
   type WeightedGraph,
 } from "./louvain.ts";
 import { matchByMembers, regionOfAnchors, type MatchTarget } from "./match.ts";
+import { representatives } from "./representatives.ts";
 import { assignSlugs, autoNames, buildVocabulary, type NamingNode } from "./names.ts";
 import { isManual, type NamesFile } from "./names-file.ts";
 
@@ -252,7 +253,7 @@ export function buildRegions(input: RegionInput, options: RegionOptions = {}, pr
   const shapes = memberLists.map((list) => regionShape(list, xy, o.maxHullPoints));
   phase("shapes");
   progress?.(3, totalSteps);
-  const centre = representatives(unit, d, memberLists, o.topMembers);
+  const centre = representatives(unit, d, { members: memberLists, parent, levelStart }, o.topMembers);
   phase("representatives");
   progress?.(4, totalSteps);
 
@@ -708,44 +709,4 @@ function coarserLevels(g: WeightedGraph, fine: Int32Array, fineCount: number, o:
     count = p.count;
   }
   return chain;
-}
-
-/**
- * Members closest to each region's mean direction, and the mean cosine to it. One region at a
- * time, so the memory is O(d) whatever the number of regions (a [regions × d] table of means
- * would take gigabytes at 1M features).
- */
-function representatives(unit: Float32Array, d: number, memberLists: number[][], topK: number): { top: number[][]; cohesion: number[]; cosines: Float32Array[] } {
-  const mean = new Float64Array(d);
-  const top: number[][] = [];
-  const cohesion: number[] = [];
-  const cosines: Float32Array[] = [];
-  for (const list of memberLists) {
-    mean.fill(0);
-    for (const i of list) for (let t = 0; t < d; t++) mean[t]! += unit[i * d + t]!;
-    let s = 0;
-    for (let t = 0; t < d; t++) s += mean[t]! ** 2;
-    const norm = Math.sqrt(s);
-    cohesion.push(list.length ? Math.min(1, Math.round((norm / list.length) * 1e4) / 1e4) : 0);
-    const best: { id: number; cos: number }[] = [];
-    const cos = new Float32Array(list.length);
-    cosines.push(cos);
-    for (let q = 0; q < list.length; q++) {
-      const i = list[q]!;
-      let dot = 0;
-      for (let t = 0; t < d; t++) dot += unit[i * d + t]! * mean[t]!;
-      cos[q] = norm > 0 ? dot / norm : 0;
-      // Ids arrive ascending, so on equal cosines the smaller id stays ahead.
-      if (best.length === topK && dot <= best[topK - 1]!.cos) continue;
-      let p = best.length < topK ? best.length : topK - 1;
-      if (best.length < topK) best.push({ id: i, cos: dot });
-      while (p > 0 && best[p - 1]!.cos < dot) {
-        best[p] = best[p - 1]!;
-        p--;
-      }
-      best[p] = { id: i, cos: dot };
-    }
-    top.push(best.map((e) => e.id));
-  }
-  return { top, cohesion, cosines };
 }
