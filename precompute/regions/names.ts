@@ -140,7 +140,7 @@ export function autoNames(nodes: readonly NamingNode[], vocab: Vocabulary): Auto
     if (g) g.push(i);
     else groups.set(node.parent, [i]);
   });
-  const ranked: string[][] = new Array(nodes.length);
+  const candidates: Scored[][] = new Array(nodes.length);
   for (const members of groups.values()) {
     const total = new Map<string, number>();
     let words = 0;
@@ -156,11 +156,14 @@ export function autoNames(nodes: readonly NamingNode[], vocab: Vocabulary): Auto
       // A term carried by one member of a region says little about the region; ask for two when
       // the region has enough labelled members for that to be possible.
       const minCount = node.labelled >= 4 ? 2 : 1;
-      const scored: [string, number][] = [];
-      for (const [t, c] of node.weights) scored.push([t, c * Math.log(1 + A / total.get(t)!) * (vocab.idf.get(t) ?? 0)]);
-      scored.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      const scored: Scored[] = [];
+      for (const [t, c] of node.weights) {
+        const score = c * Math.log(1 + A / total.get(t)!) * (vocab.idf.get(t) ?? 0);
+        // 0 · ∞ when no sibling member with the term has a positive weight: such a term ranks last.
+        scored.push([t, Number.isNaN(score) ? -Infinity : score]);
+      }
       const strong = scored.filter(([t]) => node.counts.get(t)! >= minCount);
-      ranked[i] = (strong.length >= 2 ? strong : scored).map(([t]) => t);
+      candidates[i] = strong.length >= 2 ? strong : scored;
     }
   }
 
@@ -173,7 +176,8 @@ export function autoNames(nodes: readonly NamingNode[], vocab: Vocabulary): Auto
     if (node.parent >= 0) avoid.add(chosenKeys[node.parent]!);
     const taken = namesByParent.get(node.parent) ?? new Set<string>();
     for (const k of taken) avoid.add(k);
-    const terms = pickTerms(ranked[i]!, avoid);
+    const all = candidates[i]!;
+    const terms = pickTerms(bestTerms(all, RANKED_PREFIX), avoid, all.length > RANKED_PREFIX) ?? pickTerms(bestTerms(all, all.length), avoid, false)!;
     const key = [...terms].sort().join(" ");
     chosenKeys[i] = key;
     taken.add(key);
@@ -185,19 +189,54 @@ export function autoNames(nodes: readonly NamingNode[], vocab: Vocabulary): Auto
   return out;
 }
 
+/** A term key and its score. */
+type Scored = [string, number];
+
+/**
+ * Candidates ranked per node before falling back to ranking them all. `pickTerms` reads only the
+ * first few distinct-stem terms, but a level-0 region of the 1M benchmark has all 16,835 label
+ * words as candidates, and sorting every candidate of every region was most of the naming time.
+ */
+const RANKED_PREFIX = 64;
+
+/** The `k` best terms of `scored`, by score, then term: the order a full sort would give. */
+function bestTerms(scored: readonly Scored[], k: number): string[] {
+  const better = (a: Scored, b: Scored): boolean => a[1] > b[1] || (a[1] === b[1] && a[0] < b[0]);
+  if (k >= scored.length) return [...scored].sort((a, b) => (better(a, b) ? -1 : better(b, a) ? 1 : 0)).map(([t]) => t);
+  const top: Scored[] = [];
+  for (const e of scored) {
+    if (top.length === k && !better(e, top[k - 1]!)) continue;
+    let p = top.length < k ? top.length : k - 1;
+    if (top.length < k) top.push(e);
+    while (p > 0 && better(e, top[p - 1]!)) {
+      top[p] = top[p - 1]!;
+      p--;
+    }
+    top[p] = e;
+  }
+  return top.map(([t]) => t);
+}
+
 /**
  * The first NAME_TERMS distinct-stem terms of `ranked`; when that set (order aside) is one to
  * avoid (the parent's, or a sibling's), the weakest choice is swapped for the next candidates.
+ * When `ranked` is only the best part of a longer list (`truncated`) and runs out before the
+ * choice is settled, returns null: the caller ranks the whole list.
  */
-function pickTerms(ranked: string[], avoid: Set<string>): string[] {
+function pickTerms(ranked: string[], avoid: Set<string>, truncated: boolean): string[] | null {
   const picked: string[] = [];
   const rest: string[] = [];
+  let settled = false;
   for (const t of ranked) {
     if (picked.some((p) => sameStem(p, t))) continue;
     if (picked.length < NAME_TERMS) picked.push(t);
     else rest.push(t);
-    if (rest.length >= 8) break;
+    if (rest.length >= 8) {
+      settled = true;
+      break;
+    }
   }
+  if (truncated && !settled) return null;
   const keyOf = (terms: string[]): string => [...terms].sort().join(" ");
   if (!avoid.has(keyOf(picked))) return picked;
   for (const alt of rest) {
