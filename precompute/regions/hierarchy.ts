@@ -50,6 +50,7 @@ import {
 } from "./louvain.ts";
 import { matchByMembers, regionOfAnchors, type MatchTarget } from "./match.ts";
 import { representatives } from "./representatives.ts";
+import { RowDots } from "./row-dots.ts";
 import { assignSlugs, autoNames, buildVocabulary, type NamingNode } from "./names.ts";
 import { isManual, type NamesFile } from "./names-file.ts";
 
@@ -380,27 +381,32 @@ function communityGraph(input: RegionInput, ids: number[], o: { weights: "umap" 
   const to = new Int32Array(m * k * sources);
   const w = new Float64Array(m * k * sources);
   let e = 0;
-  const push = (c: number, nbr: number[], dist: number[]): void => {
-    const weightsOf = o.weights === "umap" ? fuzzyWeights(dist) : dist.map((x) => (o.weights === "cosine" ? Math.max(0, 1 - x) : 1));
-    for (let t = 0; t < nbr.length; t++) {
-      if (!(weightsOf[t]! > 0)) continue;
+  // One point's neighbours (compact ids) and distances, then their weights.
+  const nbr = new Int32Array(Math.max(k, 1));
+  const dist = new Float64Array(Math.max(k, 1));
+  const weight = new Float64Array(Math.max(k, 1));
+  const gap = new Float64Array(Math.max(k, 1));
+  const push = (c: number, count: number): void => {
+    if (o.weights === "umap") fuzzyWeights(dist, count, weight, gap);
+    else for (let t = 0; t < count; t++) weight[t] = o.weights === "cosine" ? Math.max(0, 1 - dist[t]!) : 1;
+    for (let t = 0; t < count; t++) {
+      if (!(weight[t]! > 0)) continue;
       from[e] = c;
       to[e] = nbr[t]!;
-      w[e++] = weightsOf[t]!;
+      w[e++] = weight[t]!;
     }
   };
   if (o.edges !== "layout") {
     for (let c = 0; c < m; c++) {
       const i = ids[c]!;
-      const nbr: number[] = [];
-      const dist: number[] = [];
+      let count = 0;
       for (let t = 1; t < k1; t++) {
         const j = indices[i * k1 + t]!;
         if (j === i || j < 0 || !alive[j]) continue;
-        nbr.push(compact[j]!);
-        dist.push(distances[i * k1 + t]!);
+        nbr[count] = compact[j]!;
+        dist[count++] = distances[i * k1 + t]!;
       }
-      push(c, nbr, dist);
+      push(c, count);
     }
     phase("  kNN edges");
   }
@@ -408,15 +414,14 @@ function communityGraph(input: RegionInput, ids: number[], o: { weights: "umap" 
     const near = layoutKnn(xy, ids, ids, k);
     phase("  layout kNN");
     for (let c = 0; c < m; c++) {
-      const nbr: number[] = [];
-      const dist: number[] = [];
+      let count = 0;
       for (let t = 0; t < k; t++) {
         const j = near.indices[c * k + t]!;
         if (j < 0) continue;
-        nbr.push(compact[j]!);
-        dist.push(near.distances[c * k + t]!);
+        nbr[count] = compact[j]!;
+        dist[count++] = near.distances[c * k + t]!;
       }
-      push(c, nbr, dist);
+      push(c, count);
     }
     phase("  layout edges");
   }
@@ -467,6 +472,7 @@ function bridgeComponents(m: number, from: Int32Array, to: Int32Array, e: number
     if (a !== b) root[Math.max(a, b)] = Math.min(a, b);
   }
   const bridges: number[] = [];
+  const dots = new RowDots(d, 1);
   let partSums: { roots: Int32Array; sums: Float64Array } | null = null;
   for (;;) {
     const comps: number[] = [];
@@ -506,17 +512,25 @@ function bridgeComponents(m: number, from: Int32Array, to: Int32Array, e: number
       const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
       for (let t = 0; t < d; t++) mean[k * d + t]! *= inv;
     }
+    // Members of each component in ascending order (so on equal dots the first, smallest id wins).
+    const start = new Int32Array(C + 1);
+    for (let c = 0; c < m; c++) start[compOf[c]! + 1]!++;
+    for (let k = 0; k < C; k++) start[k + 1]! += start[k]!;
+    const fill = start.slice(0, C);
+    const byComp = new Int32Array(m);
+    for (let c = 0; c < m; c++) byComp[fill[compOf[c]!]!++] = c;
+    const rowsOf = Int32Array.from(byComp, (c) => ids[c]!);
     const rep = new Int32Array(C).fill(-1);
-    const repDot = new Float64Array(C).fill(-Infinity);
-    for (let c = 0; c < m; c++) {
-      const base = compOf[c]! * d;
-      const row = ids[c]! * d;
-      let s = 0;
-      for (let t = 0; t < d; t++) s += unit[row + t]! * mean[base + t]!;
-      if (s > repDot[compOf[c]!]!) {
-        repDot[compOf[c]!] = s;
-        rep[compOf[c]!] = c;
-      }
+    for (let k = 0; k < C; k++) {
+      dots.setQuery(0, mean, k * d, 1);
+      let best = -Infinity;
+      const from = start[k]!;
+      dots.run(unit, rowsOf.subarray(from, start[k + 1]!), 1, (q, _slot, dot) => {
+        if (dot > best) {
+          best = dot;
+          rep[k] = byComp[from + q]!;
+        }
+      });
     }
     for (let k = 0; k < C; k++) {
       let best = -1;
@@ -541,19 +555,27 @@ function bridgeComponents(m: number, from: Int32Array, to: Int32Array, e: number
 
 /**
  * UMAP's smooth kNN memberships for one point: exp(−(d − ρ) / σ) with ρ the nearest distance and
- * σ chosen so the memberships sum to log2(k). The nearest neighbour gets 1.
+ * σ chosen so the memberships sum to log2(k). The nearest neighbour gets 1. Reads dist[0 … k) and
+ * writes out[0 … k); `gap` is scratch of at least k. Typed arrays and no per-point allocation:
+ * the same arithmetic on number[] arrays was ~1.5× slower (26.7 against 18.2 µs a point, k = 15,
+ * in a microbenchmark of 200,000 points), and the community graph runs it twice per feature.
  */
-function fuzzyWeights(dist: number[]): number[] {
-  const k = dist.length;
-  if (k === 0) return [];
-  const rho = Math.min(...dist);
+function fuzzyWeights(dist: Float64Array, k: number, out: Float64Array, gap: Float64Array): void {
+  if (k === 0) return;
+  let rho = Infinity;
+  let sum = 0;
+  for (let t = 0; t < k; t++) {
+    if (dist[t]! < rho) rho = dist[t]!;
+    sum += dist[t]!;
+  }
+  for (let t = 0; t < k; t++) gap[t] = Math.max(0, dist[t]! - rho);
   const targetSum = Math.log2(k);
   let lo = 0;
   let hi = Infinity;
   let sigma = 1;
   for (let it = 0; it < 64; it++) {
     let s = 0;
-    for (const x of dist) s += Math.exp(-Math.max(0, x - rho) / sigma);
+    for (let t = 0; t < k; t++) s += Math.exp(-gap[t]! / sigma);
     if (Math.abs(s - targetSum) < 1e-5) break;
     if (s > targetSum) {
       hi = sigma;
@@ -564,8 +586,8 @@ function fuzzyWeights(dist: number[]): number[] {
     }
   }
   // Floor like UMAP, so a point whose neighbours are all at one distance still has edges.
-  sigma = Math.max(sigma, 1e-3 * (dist.reduce((a, b) => a + b, 0) / k));
-  return dist.map((x) => (sigma > 0 ? Math.exp(-Math.max(0, x - rho) / sigma) : 1));
+  sigma = Math.max(sigma, 1e-3 * (sum / k));
+  for (let t = 0; t < k; t++) out[t] = sigma > 0 ? Math.exp(-gap[t]! / sigma) : 1;
 }
 
 interface Partition {

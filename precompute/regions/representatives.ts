@@ -11,14 +11,11 @@
  * Leaves are visited in index order, which is grouped by parent, so consecutive leaves share their
  * ancestors' means and those stay in cache.
  *
- * The dots run in the neighbour stage's WebAssembly float64 kernel (`Kernel.exact`: each float32
- * widened, fixed summation order, so the same bits on every machine) on rows staged into a small
- * private memory, because a JS loop over a Float32Array does ~0.3–0.5 G multiply-adds a second on
- * the build machine (V8 does not vectorise it), several times slower. Memory beyond the rows: one
+ * The dots run in WebAssembly (`RowDots`). Memory beyond the rows: one
  * float64 sum and one float32 unit mean per coarse region ((8 + 4) · d bytes each; 14,800 coarse
  * regions at 1M is 410 MB) and one float32 cosine per member per level.
  */
-import { Kernel, MAX_THREADS, SCRATCH_BYTES } from "../neighbours/simd.ts";
+import { RowDots } from "./row-dots.ts";
 
 export interface Representatives {
   /** Per region: up to `topK` members by cosine to the mean direction, closest first; ties by smaller id. */
@@ -39,10 +36,6 @@ export interface RegionTree {
   levelStart: readonly number[];
 }
 
-/** Rows staged per kernel call. */
-const STAGE_ROWS = 64;
-const PAGE = 65536;
-
 export function representatives(unit: Float32Array, d: number, tree: RegionTree, topK: number): Representatives {
   const { members, parent, levelStart } = tree;
   const total = levelStart[levelStart.length - 1] ?? 0;
@@ -53,7 +46,7 @@ export function representatives(unit: Float32Array, d: number, tree: RegionTree,
   if (finest < 0 || total === 0) return { top, cohesion, cosines };
   const firstLeaf = levelStart[finest]!;
   const queries = Math.max(1, finest);
-  const stage = new Stage(d, queries);
+  const stage = new RowDots(d, queries);
 
   const topCos: number[][] = Array.from({ length: total }, () => []);
   const offer = (r: number, id: number, cos: number): void => {
@@ -128,48 +121,6 @@ export function representatives(unit: Float32Array, d: number, tree: RegionTree,
     });
   }
   return { top, cohesion, cosines };
-}
-
-/**
- * A private WebAssembly memory laid out as [query slots][staged rows][kernel scratch]: the query
- * slots hold unit means (float32), the staged rows a chunk of one region's member rows.
- */
-class Stage {
-  private readonly kernel: Kernel;
-  private readonly slots: Float32Array;
-  private readonly local: Int32Array;
-  private readonly cos = new Float64Array(STAGE_ROWS);
-
-  constructor(private readonly d: number, private readonly queries: number) {
-    const pages = Math.ceil(((queries + STAGE_ROWS) * d * 4 + MAX_THREADS * SCRATCH_BYTES) / PAGE);
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-    this.kernel = new Kernel(memory, d, 0);
-    this.slots = new Float32Array(memory.buffer, 0, (queries + STAGE_ROWS) * d);
-    this.local = Int32Array.from({ length: STAGE_ROWS }, (_, t) => queries + t);
-  }
-
-  /** Query slot `slot` = the unit direction of v[at … at + d), whose norm is `norm` (zero stays zero). */
-  setQuery(slot: number, v: Float64Array, at: number, norm: number): void {
-    const inv = norm > 0 ? 1 / norm : 0;
-    const base = slot * this.d;
-    for (let t = 0; t < this.d; t++) this.slots[base + t] = v[at + t]! * inv;
-  }
-
-  /** Calls `each(q, slot, cosine)` for every member q of `list` and query slot in [0, slots). */
-  run(unit: Float32Array, list: readonly number[], slots: number, each: (q: number, slot: number, cos: number) => void): void {
-    const d = this.d;
-    for (let off = 0; off < list.length; off += STAGE_ROWS) {
-      const c = Math.min(STAGE_ROWS, list.length - off);
-      for (let t = 0; t < c; t++) {
-        const i = list[off + t]!;
-        this.slots.set(unit.subarray(i * d, (i + 1) * d), (this.queries + t) * d);
-      }
-      for (let s = 0; s < slots; s++) {
-        this.cos.set(this.kernel.exactMany(s, this.local, c).subarray(0, c));
-        for (let t = 0; t < c; t++) each(off + t, s, this.cos[t]!);
-      }
-    }
-  }
 }
 
 function addRow(acc: Float64Array, at: number, unit: Float32Array, row: number, d: number): void {
