@@ -5,7 +5,7 @@
  * must scale to 1M features: graphology keeps every edge as a JS object with string keys (several
  * hundred bytes per edge, ~15M edges at 1M × k=15), while CSR typed arrays cost 12 bytes per
  * directed edge. The algorithm is the standard one (Blondel et al. 2008) with a resolution γ:
- * local moving of nodes in a seeded random order, then aggregation of communities into nodes,
+ * local moving of nodes in a seeded random order (queue-based, see `moveNodes`), then aggregation of communities into nodes,
  * repeated until nothing moves. Determinism: the only random choice is the visiting order, drawn
  * from the rng passed in; ties between candidate communities keep the first seen in adjacency
  * order, and adjacency is sorted by node id.
@@ -161,7 +161,7 @@ export interface LouvainOptions {
   /** Resolution γ: higher gives more, smaller communities. */
   resolution: number;
   random: () => number;
-  /** Passes of local moving per aggregation level before giving up on convergence. Default 32. */
+  /** Node visits of local moving per aggregation level, in multiples of its node count, before giving up on convergence. Default 32. */
   maxPasses?: number;
 }
 
@@ -186,7 +186,16 @@ export function louvain(g: WeightedGraph, opts: LouvainOptions): { community: In
   return { community: result, count };
 }
 
-/** One level of local moving. Returns the community of each node (not renumbered). */
+/**
+ * One level of local moving. Returns the community of each node (not renumbered).
+ *
+ * A queue rather than full passes (the "fast local move" of Traag et al. 2019, Leiden): every node
+ * is visited once in a seeded random order, and after that only the neighbours of a node that
+ * moved, when they are outside its new community. Full passes until nothing moved gave the same
+ * kind of partition but spent most of their time re-checking settled nodes: at 131,072 features
+ * the first level took 11 passes, and the last seven moved under 1 % of the nodes between them.
+ * A move must strictly improve the gain, so the queue empties; `maxPasses` × n visits bound it.
+ */
 function moveNodes(g: WeightedGraph, opts: LouvainOptions): Int32Array {
   const n = g.n;
   const k = degrees(g);
@@ -197,49 +206,57 @@ function moveNodes(g: WeightedGraph, opts: LouvainOptions): Int32Array {
   if (twoM === 0) return community;
   const tot = Float64Array.from(k);
   const gamma = opts.resolution / twoM;
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  shuffle(order, opts.random);
+  // A ring buffer of n slots holds the queue: a node is in it at most once (`queued`).
+  const queue = new Int32Array(n);
+  for (let i = 0; i < n; i++) queue[i] = i;
+  shuffle(queue, opts.random);
+  const queued = new Uint8Array(n).fill(1);
+  let head = 0;
+  let size = n;
 
   // Weight from the current node to each neighbouring community; `seen` lists which are set.
   const toComm = new Float64Array(n);
   const seen = new Int32Array(n);
-  const maxPasses = opts.maxPasses ?? 32;
-  for (let pass = 0; pass < maxPasses; pass++) {
-    let moved = 0;
-    for (let o = 0; o < n; o++) {
-      const i = order[o]!;
-      const own = community[i]!;
-      let nSeen = 0;
-      for (let e = g.offsets[i]!; e < g.offsets[i + 1]!; e++) {
-        const j = g.targets[e]!;
-        if (j === i) continue;
-        const c = community[j]!;
-        if (toComm[c] === 0) seen[nSeen++] = c;
-        toComm[c]! += g.weights[e]!;
-      }
-      const ki = k[i]!;
-      tot[own]! -= ki;
-      // Staying put is the baseline; a move must strictly improve on it.
-      let best = own;
-      let bestGain = toComm[own]! - gamma * ki * tot[own]!;
-      for (let s = 0; s < nSeen; s++) {
-        const c = seen[s]!;
-        const gain = toComm[c]! - gamma * ki * tot[c]!;
-        if (gain > bestGain + 1e-12 * Math.abs(bestGain)) {
-          bestGain = gain;
-          best = c;
-        }
-      }
-      for (let s = 0; s < nSeen; s++) toComm[seen[s]!] = 0;
-      toComm[own] = 0;
-      tot[best]! += ki;
-      if (best !== own) {
-        community[i] = best;
-        moved++;
+  let budget = (opts.maxPasses ?? 32) * n;
+  while (size > 0 && budget-- > 0) {
+    const i = queue[head]!;
+    head = head + 1 === n ? 0 : head + 1;
+    size--;
+    queued[i] = 0;
+    const own = community[i]!;
+    let nSeen = 0;
+    for (let e = g.offsets[i]!; e < g.offsets[i + 1]!; e++) {
+      const j = g.targets[e]!;
+      if (j === i) continue;
+      const c = community[j]!;
+      if (toComm[c] === 0) seen[nSeen++] = c;
+      toComm[c]! += g.weights[e]!;
+    }
+    const ki = k[i]!;
+    tot[own]! -= ki;
+    // Staying put is the baseline; a move must strictly improve on it.
+    let best = own;
+    let bestGain = toComm[own]! - gamma * ki * tot[own]!;
+    for (let s = 0; s < nSeen; s++) {
+      const c = seen[s]!;
+      const gain = toComm[c]! - gamma * ki * tot[c]!;
+      if (gain > bestGain + 1e-12 * Math.abs(bestGain)) {
+        bestGain = gain;
+        best = c;
       }
     }
-    if (moved === 0) break;
+    for (let s = 0; s < nSeen; s++) toComm[seen[s]!] = 0;
+    toComm[own] = 0;
+    tot[best]! += ki;
+    if (best === own) continue;
+    community[i] = best;
+    for (let e = g.offsets[i]!; e < g.offsets[i + 1]!; e++) {
+      const j = g.targets[e]!;
+      if (queued[j] || community[j] === best || j === i) continue;
+      queued[j] = 1;
+      queue[(head + size) % n] = j;
+      size++;
+    }
   }
   return community;
 }
