@@ -15,7 +15,7 @@ import { layoutFromEntry } from "../precompute/cache/entries.ts";
 import { readEntryFile } from "../precompute/cache/stage-cache.ts";
 import { readMetadata } from "../precompute/read/detect.ts";
 import { buildRegions } from "../precompute/regions/hierarchy.ts";
-import { measureRegions } from "../precompute/regions/quality.ts";
+import { formatRegionQuality, measureRegions } from "../precompute/regions/quality.ts";
 import { cachedGraph, rss, seconds, unitRows } from "./cached-inputs.ts";
 
 const { values } = parseArgs({
@@ -46,5 +46,5 @@ const regions = buildRegions({ graph, xy, unit, d, alive, labels, seed: Number(v
 const counts = regions.levelStart.slice(1).map((s, l) => s - regions.levelStart[l]!);
 process.stdout.write(`regions: ${seconds(t)}, ${counts.join(" → ")} per level, ${rss()}\n`);
 t = performance.now();
-measureRegions(regions, unit, d, xy, { seed: Number(values.seed) });
-process.stdout.write(`quality measure: ${seconds(t)}\n`);
+const quality = measureRegions(regions, unit, d, xy, { seed: Number(values.seed) });
+process.stdout.write(`quality measure: ${seconds(t)}\n${formatRegionQuality(quality)}\n`);
