@@ -30,9 +30,11 @@
  *   the same partitions within noise on the synthetic sets.
  *
  * Dead features (alive = 0) belong to no region: their `leafOf` is −1. Cost: one Louvain run is
- * O(E) per pass (E ≈ 2·n·k edges); the bisection runs it ~10–20 times per level, on the full
- * graph only at the finest level (coarser graphs have one node per region). Geometry and naming
- * are O(n) per level, the representative members O(n·d) per level, the layout kNN O(n·k).
+ * O(E) per sweep of its queue (E ≈ 2·n·k edges); the bisection runs it 1–20 times per level (it
+ * starts close, and stops within 8 % of the target count), on the full graph only at the finest
+ * level (coarser graphs have one node per region). Geometry and naming are O(n) per level, the
+ * representative members two passes of O(n·d) for all levels (representatives.ts), the layout
+ * kNN O(n·k log n).
  */
 import { phaseTimer, phasesOn } from "../phases.ts";
 import { rng } from "../random.ts";
