@@ -10,7 +10,7 @@ import type { BuildParams, Manifest } from "../contract/atlas.ts";
 import { FORMAT_VERSION, knnRecallSchema, slugSchema } from "../contract/atlas.ts";
 import { readDictionary, readMetadata } from "./read/detect.ts";
 import { int8KernelName } from "./neighbours/int8.ts";
-import { buildKnnGraph, knnEngine, measureRecall, refineKnnGraph } from "./neighbours/knn.ts";
+import { buildKnnGraph, knnEngine, measureRecall, refineKnnGraph, type RefineCarry } from "./neighbours/knn.ts";
 import { rowsFit } from "./neighbours/simd.ts";
 import { normaliseRows } from "./neighbours/normalise.ts";
 import { layoutUmap } from "./layout/umap.ts";
@@ -208,10 +208,12 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
   const recallKey = cacheKey("recall", knnKey, opts.recallSample ?? null);
   const fromCache = (what: string) => log.info(`  ${what} from the cache (${cache.dir})`);
 
+  // The search's int8 rows, kept for the refinement rounds (dropped once they are done or not needed).
+  const carry: RefineCarry = {};
   let graph = await log.stage("Building kNN graph", (p) => {
     const hit = cache.load("knn", knnKey, (e) => knnFromEntry(e, n));
     if (hit) return (fromCache("graph"), hit);
-    const built = buildKnnGraph(unit, n, d, alive, knnOptions, p);
+    const built = buildKnnGraph(unit, n, d, alive, { ...knnOptions, carry }, p);
     cache.store("knn", knnKey, knnToEntry(built));
     return built;
   });
@@ -235,7 +237,6 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
       if (hit) return (fromCache("refined graph"), { ...hit, recall: knnRecallSchema.parse(hit.recall) });
       let current = { graph, recall, rounds: 0 };
       p(0, REFINE_ROUNDS);
-      const carry = {};
       for (let round = 1; round <= REFINE_ROUNDS; round++) {
         const next = refineKnnGraph(unit, n, d, alive, current.graph, { carry });
         const measured = measureRecall(unit, n, d, alive, next, { k: params.knn.k, seed: params.seed, ...(opts.recallSample !== undefined ? { sample: opts.recallSample } : {}) });
@@ -254,6 +255,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
     graphKey = refineKey;
     params.knn = { ...params.knn, engine: { ...engine, refineRounds: refined.rounds } };
   }
+  delete carry.quant;
   if (recall.sample > 0 && recall.recall < RECALL_TARGET) {
     log.warn(`kNN recall@${recall.k} is ${recall.recall.toFixed(3)} (below ${RECALL_TARGET}) with the ${engine.name} engine: the map and regions rest on this graph. The rows may have little cluster structure; --knn-engine exact searches every pair (cost grows with features² × d).`);
   }

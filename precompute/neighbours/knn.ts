@@ -76,6 +76,12 @@ export interface KnnOptions {
   strayGroupFrom?: number;
   /** Partitioned engine, for tests: far candidates in a point's first stage of far scans (default 512, partitions.ts `FAR_FIRST`). */
   farFirst?: number;
+  /**
+   * Partitioned engine on int8 rows: receives those rows, for a refinement of the graph over the
+   * same rows and alive mask to rank on (`RefineOptions.carry`) instead of quantising them again
+   * (~30 s at 1M). Holding them keeps their memory (n × d bytes) until the carry is dropped.
+   */
+  carry?: RefineCarry;
 }
 
 /**
@@ -319,6 +325,7 @@ function buildPartitioned(
     runExact({ kind: "finish" }, (slot, of) => finishRows(s, exactKernel, slot, of));
     phase("exact re-rank");
     progress?.(total, total);
+    if (quant && opts.carry) opts.carry.quant = quant;
   } finally {
     pool?.close();
   }
@@ -345,8 +352,9 @@ export interface RefineOptions {
   order?: "visit" | "id";
   /**
    * Rows kept from one round to the next: pass the same (initially empty) object to every round
-   * of one refinement, over the same rows and alive mask. At 1M the int8 rows take ~40 s to
-   * quantise, once instead of every round.
+   * of one refinement, over the same rows and alive mask, and to the search that built the graph
+   * (`KnnOptions.carry`). At 1M the int8 rows take ~30–40 s to quantise, once instead of every
+   * round and again after the search.
    */
   carry?: RefineCarry;
 }
@@ -378,7 +386,8 @@ export function refineKnnGraph(unit: Float32Array, n: number, d: number, alive: 
   let quant: QuantisedRows | null = null;
   if (int8) {
     quant = opts.carry?.quant ?? null;
-    if (!quant || quant.rows !== n || quant.d !== d) {
+    // The search's rows have its centroids after the n data rows; the refinement reads rows < n only.
+    if (!quant || quant.rows < n || quant.d !== d) {
       quant = allocateQuantised(n, d);
       quantiseRows(quant, unit, alive);
       if (opts.carry) opts.carry.quant = quant;

@@ -154,6 +154,18 @@ describe("kNN refinement ranked on int8 rows (forced at a small size; 'auto' pic
     expect(same(second.indices, fresh.indices) && same(second.distances, fresh.distances)).toBe(true);
   });
 
+  it("ranks on the int8 rows the search hands over (centroids after them), with the same bytes as quantising its own", () => {
+    const carry: RefineCarry = {};
+    const searched = buildKnnGraph(unit, n, d, alive, { ...OPTS, threads: 1, precision: "int8", carry });
+    const handed = carry.quant;
+    expect(handed).toBeDefined();
+    expect(handed!.rows).toBeGreaterThan(n);
+    const reused = refineKnnGraph(unit, n, d, alive, searched, { threads: 1, precision: "int8", carry });
+    expect(carry.quant).toBe(handed);
+    const own = refineKnnGraph(unit, n, d, alive, searched, { threads: 1, precision: "int8" });
+    expect(same(reused.indices, own.indices) && same(reused.distances, own.distances)).toBe(true);
+  });
+
   it("gives the same bytes on one thread and on two, and with the float32 rows staged from a SharedArrayBuffer", () => {
     const two = refineKnnGraph(unit, n, d, alive, before, { threads: 2, precision: "int8" });
     expect(same(two.indices, int8Round.indices) && same(two.distances, int8Round.distances)).toBe(true);
