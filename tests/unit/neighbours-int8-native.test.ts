@@ -109,4 +109,12 @@ describe("the native int8 kernel", () => {
     k.ids.set([-1]);
     expect(() => k.row(0, 1)).toThrow(/outside the memory/);
   });
+
+  it("throws on a call with the wrong number of arguments, naming the function", () => {
+    expect(built).not.toBeNull();
+    const path = Object.values(built!.paths)[0]!;
+    const call = (f: unknown, ...args: unknown[]): unknown => (f as (...a: unknown[]) => unknown)(...args);
+    expect(() => call(path.tile, new Uint8Array(64), 0, 0)).toThrow(/tile takes 8 arguments/);
+    expect(() => call(path.row, new Uint8Array(64), 0)).toThrow(/row takes 7 arguments/);
+  });
 });

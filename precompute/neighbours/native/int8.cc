@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cmath>
 #include <cstring>
+#include <string>
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define FA_X86 1
@@ -245,48 +246,53 @@ bool checkIds(napi_env env, const Memory& m, const int32_t* ids, uint32_t count,
   return true;
 }
 
+// The arguments tile and row share: the rows' memory, then `count` unsigned integers; and the
+// kernel path the function was registered with.
+bool kernelArgs(napi_env env, napi_callback_info info, const char* name, size_t count, Memory* m, uint32_t* v, const Isa** isa) {
+  napi_value argv[8];
+  size_t argc = 8;
+  void* data;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
+  *isa = static_cast<const Isa*>(data);
+  if (argc != count + 1) {
+    napi_throw_range_error(env, nullptr, (std::string("int8 kernel: ") + name + " takes " + std::to_string(count + 1) + " arguments").c_str());
+    return false;
+  }
+  if (!memoryOf(env, argv[0], m)) return false;
+  for (size_t t = 0; t < count; t++) if (!u32(env, argv[t + 1], &v[t])) return false;
+  return true;
+}
+
 // tile(memory, aIds, na, bIds, nb, stride, out, scales): byte offsets into memory, as the
 // WebAssembly `tile`; writes out[i · nb + j] for every pair.
 napi_value Tile(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
-  void* data;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
-  const Isa& isa = *static_cast<const Isa*>(data);
-  if (argc != 8) return (fail(env, "int8 kernel: tile takes 8 arguments"), nullptr);
   Memory m;
   uint32_t v[7];
-  if (!memoryOf(env, argv[0], &m)) return nullptr;
-  for (int t = 0; t < 7; t++) if (!u32(env, argv[t + 1], &v[t])) return nullptr;
+  const Isa* isa;
+  if (!kernelArgs(env, info, "tile", 7, &m, v, &isa)) return nullptr;
   const uint32_t aAt = v[0], na = v[1], bAt = v[2], nb = v[3], stride = v[4], outAt = v[5], scalesAt = v[6];
   if (stride == 0 || stride % 16 || (aAt | bAt | outAt | scalesAt) % 4 || !inside(m, aAt, size_t(na) * 4) || !inside(m, bAt, size_t(nb) * 4) || !inside(m, outAt, size_t(na) * nb * 4))
     return (fail(env, "int8 kernel: tile arguments are outside the memory or misaligned"), nullptr);
   const int32_t* a = reinterpret_cast<const int32_t*>(m.base + aAt);
   const int32_t* b = reinterpret_cast<const int32_t*>(m.base + bAt);
   if (!checkIds(env, m, a, na, stride, scalesAt) || !checkIds(env, m, b, nb, stride, scalesAt)) return nullptr;
-  isa.tile(m, a, na, b, nb, stride, reinterpret_cast<float*>(m.base + outAt), reinterpret_cast<const float*>(m.base + scalesAt));
+  isa->tile(m, a, na, b, nb, stride, reinterpret_cast<float*>(m.base + outAt), reinterpret_cast<const float*>(m.base + scalesAt));
   return nullptr;
 }
 
 // row(memory, q, ids, count, stride, out, scales): row q against each of ids, as the WebAssembly `row`.
 napi_value Row(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
-  void* data;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, &data);
-  const Isa& isa = *static_cast<const Isa*>(data);
-  if (argc != 7) return (fail(env, "int8 kernel: row takes 7 arguments"), nullptr);
   Memory m;
   uint32_t v[6];
-  if (!memoryOf(env, argv[0], &m)) return nullptr;
-  for (int t = 0; t < 6; t++) if (!u32(env, argv[t + 1], &v[t])) return nullptr;
+  const Isa* isa;
+  if (!kernelArgs(env, info, "row", 6, &m, v, &isa)) return nullptr;
   const uint32_t q = v[0], idsAt = v[1], count = v[2], stride = v[3], outAt = v[4], scalesAt = v[5];
   if (stride == 0 || stride % 16 || (idsAt | outAt | scalesAt) % 4 || !inside(m, idsAt, size_t(count) * 4) || !inside(m, outAt, size_t(count) * 4))
     return (fail(env, "int8 kernel: row arguments are outside the memory or misaligned"), nullptr);
   const int32_t qid = int32_t(q);
   const int32_t* ids = reinterpret_cast<const int32_t*>(m.base + idsAt);
   if (!checkIds(env, m, &qid, 1, stride, scalesAt) || !checkIds(env, m, ids, count, stride, scalesAt)) return nullptr;
-  isa.row(m, q, ids, count, stride, reinterpret_cast<float*>(m.base + outAt), reinterpret_cast<const float*>(m.base + scalesAt));
+  isa->row(m, q, ids, count, stride, reinterpret_cast<float*>(m.base + outAt), reinterpret_cast<const float*>(m.base + scalesAt));
   return nullptr;
 }
 
