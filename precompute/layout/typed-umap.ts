@@ -62,6 +62,8 @@ export interface TypedUmapOptions {
 export const LANES_MIN = 16384;
 /** Snapshot refreshes per epoch in the two-lane SGD. */
 const STEPS = 4;
+/** Edges per batch in the two-lane SGD's fetch-then-update passes (see `laneStep`). */
+const BATCH = 16;
 
 /** umap-js' `getNEpochs` for a graph of m rows. */
 export function defaultEpochs(m: number): number {
@@ -469,59 +471,95 @@ export function laneStep(s: LaneShared, powB: PowTable, lane: number, n: number,
   const repulse = 2 * b;
   const { head, tail, epochsPerSample, nextSample, epochsPerNegative, nextNegative } = s;
   let state = s.rngState[lane]!;
-  for (let e = from; e < to; e++) {
-    if (nextSample[e]! > n) continue;
-    const j = head[e]!;
-    const k = tail[e]!;
-    const jx = 2 * j;
-    const kx = 2 * k;
-    const other = k >= lo && k < hi ? live : read;
-    let cx = live[jx]!;
-    let cy = live[jx + 1]!;
-    let dx = cx - other[kx]!;
-    let dy = cy - other[kx + 1]!;
-    let d2 = dx * dx + dy * dy;
-    let coeff = 0;
-    if (d2 > 0) {
-      const p = powB.pow(d2);
-      coeff = (-2 * a * b * (p / d2)) / (a * p + 1);
-    }
-    let gr = coeff * dx;
-    gr = gr > CLIP ? CLIP : gr < -CLIP ? -CLIP : gr;
-    cx += 2 * gr * alpha;
-    gr = coeff * dy;
-    gr = gr > CLIP ? CLIP : gr < -CLIP ? -CLIP : gr;
-    cy += 2 * gr * alpha;
-    nextSample[e] = nextSample[e]! + epochsPerSample[e]!;
-
-    const nNeg = Math.floor((n - nextNegative[e]!) / epochsPerNegative[e]!);
-    for (let q = 0; q < nNeg; q++) {
-      state = (state + 0x6d2b79f5) >>> 0;
-      let r = state;
-      r = Math.imul(r ^ (r >>> 15), r | 1);
-      r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
-      const o = (((r ^ (r >>> 14)) >>> 0) * TO_UNIT * m) | 0;
-      if (o === j) continue;
-      const ox = 2 * o;
-      const src = o >= lo && o < hi ? live : read;
-      dx = cx - src[ox]!;
-      dy = cy - src[ox + 1]!;
-      d2 = dx * dx + dy * dy;
-      let gx = 4;
-      let gy = 4;
-      if (d2 > 0) {
-        const rc = repulse / ((0.001 + d2) * (a * powB.pow(d2) + 1));
-        gx = rc * dx;
-        gx = gx > CLIP ? CLIP : gx < -CLIP ? -CLIP : gx;
-        gy = rc * dy;
-        gy = gy > CLIP ? CLIP : gy < -CLIP ? -CLIP : gy;
+  // Each batch of edges is run twice. The first pass draws every due edge's negative samples (in
+  // edge order, so the stream is the same) and loads each position the second pass will read;
+  // those loads do not depend on one another, so they go out to memory together. The second pass
+  // is the SGD as before, reading the same positions live, now from cache. At 1M points the
+  // positions do not stay in cache and waiting for them was a large part of an update's cost: one load at
+  // a time, each behind the previous update's arithmetic. Nothing is read early, only fetched, so
+  // the bytes are the same as without the first pass (a test checks that). At 1M points, epochs
+  // 2–7 of both lanes on one thread, old and new interleaved: 40.7 → 33.4 s (BATCH 64: 44.0 → 35.8).
+  let samples = new Int32Array(BATCH * 8);
+  // Where the first pass puts what it loads. Stored, not summed, so that no load waits for another.
+  let fetched = new Float64Array(BATCH * 8);
+  const ends = new Float64Array(2 * BATCH);
+  for (let start = from; start < to; start += BATCH) {
+    const end = start + BATCH < to ? start + BATCH : to;
+    let drawn = 0;
+    for (let e = start; e < end; e++) {
+      if (nextSample[e]! > n) continue;
+      const j = head[e]!;
+      const k = tail[e]!;
+      ends[2 * (e - start)] = live[2 * j]!;
+      ends[2 * (e - start) + 1] = (k >= lo && k < hi ? live : read)[2 * k]!;
+      const nNeg = Math.floor((n - nextNegative[e]!) / epochsPerNegative[e]!);
+      if (drawn + nNeg > samples.length) {
+        const grown = new Int32Array(2 * (drawn + nNeg));
+        grown.set(samples.subarray(0, drawn));
+        samples = grown;
+        fetched = new Float64Array(grown.length);
       }
-      cx += gx * alpha;
-      cy += gy * alpha;
+      for (let q = 0; q < nNeg; q++) {
+        state = (state + 0x6d2b79f5) >>> 0;
+        let r = state;
+        r = Math.imul(r ^ (r >>> 15), r | 1);
+        r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
+        const o = (((r ^ (r >>> 14)) >>> 0) * TO_UNIT * m) | 0;
+        fetched[drawn] = (o >= lo && o < hi ? live : read)[2 * o]!;
+        samples[drawn++] = o;
+      }
     }
-    live[jx] = cx;
-    live[jx + 1] = cy;
-    nextNegative[e] = nextNegative[e]! + nNeg * epochsPerNegative[e]!;
+    let used = 0;
+    for (let e = start; e < end; e++) {
+      if (nextSample[e]! > n) continue;
+      const j = head[e]!;
+      const k = tail[e]!;
+      const jx = 2 * j;
+      const kx = 2 * k;
+      const other = k >= lo && k < hi ? live : read;
+      let cx = live[jx]!;
+      let cy = live[jx + 1]!;
+      let dx = cx - other[kx]!;
+      let dy = cy - other[kx + 1]!;
+      let d2 = dx * dx + dy * dy;
+      let coeff = 0;
+      if (d2 > 0) {
+        const p = powB.pow(d2);
+        coeff = (-2 * a * b * (p / d2)) / (a * p + 1);
+      }
+      let gr = coeff * dx;
+      gr = gr > CLIP ? CLIP : gr < -CLIP ? -CLIP : gr;
+      cx += 2 * gr * alpha;
+      gr = coeff * dy;
+      gr = gr > CLIP ? CLIP : gr < -CLIP ? -CLIP : gr;
+      cy += 2 * gr * alpha;
+      nextSample[e] = nextSample[e]! + epochsPerSample[e]!;
+
+      const nNeg = Math.floor((n - nextNegative[e]!) / epochsPerNegative[e]!);
+      for (let q = 0; q < nNeg; q++) {
+        const o = samples[used++]!;
+        if (o === j) continue;
+        const ox = 2 * o;
+        const src = o >= lo && o < hi ? live : read;
+        dx = cx - src[ox]!;
+        dy = cy - src[ox + 1]!;
+        d2 = dx * dx + dy * dy;
+        let gx = 4;
+        let gy = 4;
+        if (d2 > 0) {
+          const rc = repulse / ((0.001 + d2) * (a * powB.pow(d2) + 1));
+          gx = rc * dx;
+          gx = gx > CLIP ? CLIP : gx < -CLIP ? -CLIP : gx;
+          gy = rc * dy;
+          gy = gy > CLIP ? CLIP : gy < -CLIP ? -CLIP : gy;
+        }
+        cx += gx * alpha;
+        cy += gy * alpha;
+      }
+      live[jx] = cx;
+      live[jx + 1] = cy;
+      nextNegative[e] = nextNegative[e]! + nNeg * epochsPerNegative[e]!;
+    }
   }
   s.rngState[lane] = state;
 }
