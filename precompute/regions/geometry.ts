@@ -134,6 +134,45 @@ export function simplifyHull(hull: [number, number][], max: number): [number, nu
   return h;
 }
 
+/** Bits per axis of the grid `visitOrder` sorts on: cells of 1/1024 of the unit square. */
+const VISIT_BITS = 10;
+
+/**
+ * Positions 0 … queries.length − 1 of `queries`, sorted by the Z-order (Morton) code of the grid
+ * cell each query's point falls in, ties by position. Feature ids follow the dictionary, which has
+ * no relation to the map, so answering queries in id order sends each one to a different corner
+ * of the tree and the cache holds nothing useful; nearby queries in a row share most of their path
+ * (at 1M points, all 1M queries with k = 10: 40.0 and 42.0 s in id order, 36.1 and 26.9 s in Z
+ * order, the same bytes).
+ */
+export function visitOrder(xy: Float32Array, queries: readonly number[]): Int32Array {
+  const side = 1 << VISIT_BITS;
+  // code · 2^32 + position: exact in a float64 (20 + 32 bits), so a plain numeric sort, with no
+  // comparator call, orders by code and then by position.
+  const keys = new Float64Array(queries.length);
+  for (let q = 0; q < queries.length; q++) {
+    const i = queries[q]!;
+    // Layout coordinates are in [0, 1]; the clamp keeps anything else in the edge cells.
+    const cx = Math.min(side - 1, Math.max(0, Math.floor(xy[i * 2]! * side)));
+    const cy = Math.min(side - 1, Math.max(0, Math.floor(xy[i * 2 + 1]! * side)));
+    keys[q] = (spread(cx) | (spread(cy) << 1)) * 4294967296 + q;
+  }
+  keys.sort();
+  const order = new Int32Array(queries.length);
+  for (let q = 0; q < queries.length; q++) order[q] = keys[q]! % 4294967296;
+  return order;
+}
+
+/** The low 16 bits of v with a zero between each: 0b1011 → 0b1000101. */
+function spread(v: number): number {
+  let x = v & 0xffff;
+  x = (x | (x << 8)) & 0x00ff00ff;
+  x = (x | (x << 4)) & 0x0f0f0f0f;
+  x = (x | (x << 2)) & 0x33333333;
+  x = (x | (x << 1)) & 0x55555555;
+  return x;
+}
+
 /**
  * The k nearest of `ids` to each of `queries` on the layout (Euclidean): [queries × k] feature ids
  * and distances, nearest first, ties by id; −1 and Infinity pad when fewer than k other points
@@ -143,6 +182,9 @@ export function simplifyHull(hull: [number, number][], max: number): [number, nu
  * about two points per cell did this before and was the slowest part of the regions stage: a UMAP
  * layout packs clusters into a few cells, and at 65,536 synthetic features (768-d) the grid took
  * 7.3 of the stage's 15 s; flatbush takes well under a second there.
+ *
+ * Queries are answered in Z order on the map (`visitOrder`), so consecutive ones walk the same
+ * tree nodes; each answer does not depend on the order.
  */
 export function layoutKnn(xy: Float32Array, ids: readonly number[], queries: readonly number[], k: number): { indices: Int32Array; distances: Float64Array } {
   const indices = new Int32Array(queries.length * k).fill(-1);
@@ -153,7 +195,7 @@ export function layoutKnn(xy: Float32Array, ids: readonly number[], queries: rea
   tree.finish();
   const order: number[] = [];
   const dist: number[] = [];
-  for (let q = 0; q < queries.length; q++) {
+  for (const q of visitOrder(xy, queries)) {
     const i = queries[q]!;
     const x = xy[i * 2]!;
     const y = xy[i * 2 + 1]!;

@@ -3,7 +3,7 @@
  * R-tree) against sorting every pair, and CSR construction against a Map of summed pairs.
  */
 import { describe, expect, it } from "vitest";
-import { layoutKnn } from "../../precompute/regions/geometry.ts";
+import { layoutKnn, visitOrder } from "../../precompute/regions/geometry.ts";
 import { aggregate, symmetricGraph } from "../../precompute/regions/louvain.ts";
 import { rng } from "../../precompute/random.ts";
 
@@ -44,6 +44,37 @@ describe("layout kNN", () => {
     const got = layoutKnn(xy, [0, 1, 2], [1], 4);
     expect(Array.from(got.indices)).toEqual([0, 2, -1, -1]);
     expect(got.distances[2]).toBe(Infinity);
+  });
+});
+
+describe("layout kNN visit order", () => {
+  it("visits every query once, nearby queries one after another, and survives points off the map", () => {
+    const random = rng(5, "visit-order");
+    const n = 4000;
+    const xy = Float32Array.from({ length: n * 2 }, () => random());
+    xy[0] = -3;
+    xy[3] = Number.NaN;
+    xy[4] = 7;
+    const queries = Array.from({ length: n }, (_, i) => n - 1 - i);
+    const order = visitOrder(xy, queries);
+    expect(Array.from(order).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, q) => q));
+    // Mean step between consecutive queries: random order on the unit square gives ~0.52.
+    const step = (seq: ArrayLike<number>): number => {
+      let sum = 0;
+      for (let t = 1; t < seq.length; t++) {
+        const a = queries[seq[t - 1]!]!;
+        const b = queries[seq[t]!]!;
+        const d = Math.hypot(xy[a * 2]! - xy[b * 2]!, xy[a * 2 + 1]! - xy[b * 2 + 1]!);
+        if (Number.isFinite(d)) sum += d;
+      }
+      return sum / (seq.length - 1);
+    };
+    expect(step(Array.from({ length: n }, (_, q) => q))).toBeGreaterThan(0.4);
+    expect(step(order)).toBeLessThan(0.05);
+    // Queries in one grid cell keep their given order.
+    const same = new Float32Array([0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.5, 0.5]);
+    expect(Array.from(visitOrder(same, [3, 0, 1]))).toEqual([0, 1, 2]);
+    expect(Array.from(visitOrder(same, [0, 2, 1]))).toEqual([1, 0, 2]);
   });
 });
 
