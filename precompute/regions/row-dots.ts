@@ -23,7 +23,6 @@ export class RowDots {
   private readonly kernel: Kernel;
   private readonly slots: Float32Array;
   private readonly local: Int32Array;
-  private readonly cos = new Float64Array(STAGE_ROWS);
 
   constructor(private readonly d: number, private readonly queries: number) {
     const pages = Math.ceil(((queries + STAGE_ROWS) * d * 4 + MAX_THREADS * SCRATCH_BYTES) / PAGE);
@@ -43,6 +42,7 @@ export class RowDots {
   /**
    * Calls `each(q, slot, dot)` for every q in [0, list.length) and query slot in [0, slots): the
    * dot of row list[q] of `unit` with the slot's direction, i.e. their cosine for unit rows.
+   * `each` must not call this RowDots: the dots it is handed live in the kernel's scratch.
    */
   run(unit: Float32Array, list: ArrayLike<number>, slots: number, each: (q: number, slot: number, cos: number) => void): void {
     const d = this.d;
@@ -53,8 +53,9 @@ export class RowDots {
         this.slots.set(unit.subarray(i * d, (i + 1) * d), (this.queries + t) * d);
       }
       for (let s = 0; s < slots; s++) {
-        this.cos.set(this.kernel.exactMany(s, this.local, c).subarray(0, c));
-        for (let t = 0; t < c; t++) each(off + t, s, this.cos[t]!);
+        // The kernel's own result buffer, read in place: only another kernel call rewrites it.
+        const dots = this.kernel.exactMany(s, this.local, c);
+        for (let t = 0; t < c; t++) each(off + t, s, dots[t]!);
       }
     }
   }
