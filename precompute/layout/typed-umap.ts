@@ -179,8 +179,8 @@ export function fuzzyGraph(input: TypedUmapInput): FuzzyGraph {
   }
   // Sort each row by column, as umap-js' getAll() does. Rows are short (~1.5 k1) and their
   // columns distinct, so an insertion sort in place gives the same order as a comparator sort,
-  // without the index array and copies (at 1M points the whole fuzzy graph took 29 s with them, 24 s
-  // without, the same bytes).
+  // without the index array and copies (at 1M points the whole fuzzy graph took 29 s with them,
+  // 24 s without, the same bytes).
   for (let i = 0; i < m; i++) {
     const s = count[i]!;
     const e = count[i + 1]!;
@@ -475,10 +475,11 @@ export function laneStep(s: LaneShared, powB: PowTable, lane: number, n: number,
   // edge order, so the stream is the same) and loads each position the second pass will read;
   // those loads do not depend on one another, so they go out to memory together. The second pass
   // is the SGD as before, reading the same positions live, now from cache. At 1M points the
-  // positions do not stay in cache and waiting for them was a large part of an update's cost: one load at
-  // a time, each behind the previous update's arithmetic. Nothing is read early, only fetched, so
-  // the bytes are the same as without the first pass (a test checks that). At 1M points, epochs
-  // 2–7 of both lanes on one thread, old and new interleaved: 40.7 → 33.4 s (BATCH 64: 44.0 → 35.8).
+  // positions do not stay in cache, and waiting for them was a large part of an update's cost:
+  // one load at a time, each behind the previous update's arithmetic. Nothing is read early, only
+  // fetched, so the bytes are the same as without the first pass (a test checks that). At 1M
+  // points, epochs 2–7 of both lanes on one thread, old and new interleaved: 40.7 → 33.4 s
+  // (BATCH 64: 44.0 → 35.8 s).
   let samples = new Int32Array(BATCH * 8);
   // Where the first pass puts what it loads. Stored, not summed, so that no load waits for another.
   let fetched = new Float64Array(BATCH * 8);
