@@ -18,7 +18,6 @@
  */
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { readFileSync } from "node:fs";
 import type { BuildParams, Example, FeatureRecord } from "../contract/atlas.ts";
 import { FORMAT_VERSION } from "../contract/atlas.ts";
 import { keyToFileStem, parseKey } from "../contract/tile-keys.ts";
@@ -29,6 +28,7 @@ import { buildTiles } from "../precompute/tiles/quadtree.ts";
 import { AtlasWriter, stableJson } from "../precompute/write/atlas-writer.ts";
 import { featureRecord, type RecordInputs } from "../precompute/write/feature-records.ts";
 import { DEFAULTS, generatorVersion } from "../precompute/build.ts";
+import { themedLabel, wordPicker } from "./synthetic-labels.ts";
 
 export interface LargeAtlasOptions {
   out: string;
@@ -49,24 +49,6 @@ export interface LargeAtlasOptions {
 const NEIGHBOURS = 12;
 const WINDOW = 16;
 
-/** Words for labels and tokens: the demo's labels are GloVe vocabulary, about 17,000 distinct words. */
-function vocabulary(): string[] {
-  const labels = JSON.parse(readFileSync(resolve(import.meta.dirname, "..", "data", "demo", "labels.json"), "utf8")) as Record<string, string>;
-  const words = new Set<string>();
-  for (const l of Object.values(labels)) for (const w of l.split(/\s+/)) if (/^[a-z]{3,}$/.test(w)) words.add(w);
-  return [...words].sort();
-}
-
-/** The vocabulary in a seeded order, so that the common words (Zipf) are not all early in the alphabet. */
-function shuffled(words: string[], random: () => number): string[] {
-  const out = [...words];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
 export async function writeLargeAtlas(opts: LargeAtlasOptions): Promise<{ files: number; bytes: number; seconds: Record<string, number> }> {
   const n = opts.features;
   const seed = opts.seed ?? 42;
@@ -84,9 +66,7 @@ export async function writeLargeAtlas(opts: LargeAtlasOptions): Promise<{ files:
   };
 
   const random = rng(seed, "large-atlas");
-  const words = shuffled(vocabulary(), random);
-  // Zipf-ish word choice: a few words are common, most are rare, as in real labels.
-  const word = (): string => words[Math.min(words.length - 1, Math.floor(words.length * random() ** 3))]!;
+  const word = wordPicker(random);
 
   // Geometry: blobs of ~500 features, each with three theme words its labels lean on.
   const clusters = Math.max(1, Math.round(n / 500));
@@ -116,10 +96,7 @@ export async function writeLargeAtlas(opts: LargeAtlasOptions): Promise<{ files:
     density[i] = 10 ** l;
     norms[i] = 0.5 + random();
     if (random() < labelledShare) {
-      const t = themes[c]!;
-      const parts = [t[Math.floor(random() * 3)]!, random() < 0.5 ? t[Math.floor(random() * 3)]! : word(), word()];
-      if (random() < 0.4) parts.push(word());
-      labels.set(i, { label: [...new Set(parts)].join(" "), source: "synthetic", others: [] });
+      labels.set(i, { label: themedLabel(themes[c]!, word, random), source: "synthetic", others: [] });
     }
   }
   // Dead features exist in real dictionaries; a few here too (no neighbours, no examples).

@@ -4,6 +4,9 @@
  *
  *   npm run bench                   every case except the long ones
  *   npm run bench -- --only 65536   cases whose name contains "65536" (long ones included)
+ *   npm run bench -- --only 1048576 --prepare
+ *                                   only generate the dictionaries (to build them with the CLI,
+ *                                   e.g. with FEATURE_ATLAS_PHASES=1 and its stage cache)
  *
  * The long cases (262,144 and 1,048,576 features × 2,304) take from tens of minutes to over an
  * hour on two cores, so they are listed but run only when picked with --only. Their dictionaries
@@ -19,7 +22,7 @@
  *                                   two ~4 GB synthetic atlases and takes most of an hour.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -27,11 +30,12 @@ import { syntheticDictionary, writeSaeLensFolder } from "../scripts/synthetic-di
 import { formatBytes, type StageTiming } from "../precompute/log.ts";
 import { GLOVE_WORDS, prepareGloveWordsDictionary } from "./glove-words.ts";
 import { writeLargeAtlas } from "./large-atlas.ts";
+import { syntheticLabels } from "./synthetic-labels.ts";
 import { formatSiteBuild, siteBuild } from "./site-build.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const work = join(root, "bench", "out");
-const { values } = parseArgs({ options: { only: { type: "string" }, keep: { type: "boolean", default: false }, site: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { only: { type: "string" }, keep: { type: "boolean", default: false }, site: { type: "boolean", default: false }, prepare: { type: "boolean", default: false } } });
 
 if (values.site) {
   const features = 1_048_576;
@@ -68,15 +72,28 @@ interface Case {
   prepare(): string | { skip: string };
 }
 
-const synthetic = (n: number, d: number, long = false): Case => ({
+/**
+ * `labelled` writes labels.json beside the dictionary (bench/synthetic-labels.ts), which the build
+ * reads by default: the 1M case is measured labelled, as a real million-feature atlas would be.
+ * The smaller cases stay unlabelled so that their figures compare with the earlier ones.
+ */
+const synthetic = (n: number, d: number, long = false, labelled = false): Case => ({
   name: `synthetic-${n}x${d}`,
   long,
   prepare() {
     const dir = join(work, "dict", `synthetic-${n}-${d}${long ? "-bf16" : ""}`);
-    if (!existsSync(join(dir, "sae_weights.safetensors"))) {
+    if (!existsSync(join(dir, "sae_weights.safetensors")) || (labelled && !existsSync(join(dir, "labels.json")))) {
       const t = performance.now();
-      writeSaeLensFolder(dir, syntheticDictionary({ n, d, seed: 7, duplicates: 0.01 }), {}, { dtype: long ? "BF16" : "F32" });
-      process.stderr.write(`  generated ${n}×${d} in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
+      const dict = syntheticDictionary({ n, d, seed: 7, duplicates: 0.01 });
+      // Written aside and moved into place whole, so that an interrupted run (the 1M one writes
+      // 4.8 GB) never leaves a half-written dictionary that the next run would take as done.
+      const part = `${dir}.partial`;
+      rmSync(part, { recursive: true, force: true });
+      writeSaeLensFolder(part, dict, {}, { dtype: long ? "BF16" : "F32" });
+      if (labelled) writeFileSync(join(part, "labels.json"), JSON.stringify(syntheticLabels(dict.cluster)));
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(part, dir);
+      process.stderr.write(`  generated ${n}×${d}${labelled ? ", labelled," : ""} in ${((performance.now() - t) / 1000).toFixed(1)} s\n`);
     }
     return dir;
   },
@@ -89,7 +106,7 @@ const cases: Case[] = [
   synthetic(65_536, 768),
   synthetic(65_536, 2_304),
   synthetic(262_144, 2_304, true),
-  synthetic(1_048_576, 2_304, true),
+  synthetic(1_048_576, 2_304, true, true),
   {
     name: `glove-words-${GLOVE_WORDS}x100`,
     long: true,
@@ -125,6 +142,10 @@ for (const c of cases) {
   const dict = c.prepare();
   if (typeof dict !== "string") {
     process.stderr.write(`  skipped: ${dict.skip}\n`);
+    continue;
+  }
+  if (values.prepare) {
+    process.stdout.write(`[${c.name}] dictionary ready: ${dict}\n`);
     continue;
   }
   const out = join(work, "atlases", c.name);
