@@ -31,7 +31,7 @@ import type { Progress } from "../stages.ts";
 
 const SMOOTH_K_TOLERANCE = 1e-5;
 const MIN_K_DIST_SCALE = 1e-3;
-const NEGATIVE_SAMPLE_RATE = 5;
+export const NEGATIVE_SAMPLE_RATE = 5;
 const CLIP = 4;
 
 export interface TypedUmapInput {
@@ -256,9 +256,21 @@ export function typedUmap(input: TypedUmapInput, opts: TypedUmapOptions, progres
   const { m } = input;
   const nEpochs = opts.nEpochs > 0 ? opts.nEpochs : defaultEpochs(m);
   const graph = fuzzyGraph(input);
+  const { xy, state } = randomStart(m, opts.random);
+  return optimise(m, scheduleEdges(graph, nEpochs), xy, state, { nEpochs, startEpoch: 0 }, opts, progress);
+}
+
+/** The edges the SGD samples, with their epochs-per-sample (umap-js' makeEpochsPerSample). */
+export interface EdgeSchedule {
+  head: Int32Array;
+  tail: Int32Array;
+  epochsPerSample: Float64Array;
+}
+
+/** Edges too weak to be sampled even once in nEpochs are dropped, as in umap-js. */
+export function scheduleEdges(graph: FuzzyGraph, nEpochs: number): EdgeSchedule {
   let wMax = 0;
   for (let e = 0; e < graph.weight.length; e++) if (graph.weight[e]! > wMax) wMax = graph.weight[e]!;
-  // Edges too weak to be sampled even once in nEpochs are dropped, as in umap-js.
   let kept = 0;
   for (let e = 0; e < graph.weight.length; e++) if (graph.weight[e]! >= wMax / nEpochs && graph.weight[e]! > 0) kept++;
   const head = new Int32Array(kept);
@@ -272,13 +284,15 @@ export function typedUmap(input: TypedUmapInput, opts: TypedUmapOptions, progres
     tail[c] = graph.tail[e]!;
     epochsPerSample[c++] = nEpochs / ((w / wMax) * nEpochs);
   }
-  const epochsPerNegative = new Float64Array(kept);
-  for (let e = 0; e < kept; e++) epochsPerNegative[e] = epochsPerSample[e]! / NEGATIVE_SAMPLE_RATE;
-  const nextSample = epochsPerSample.slice();
-  const nextNegative = epochsPerNegative.slice();
+  return { head, tail, epochsPerSample };
+}
 
-  // mulberry32, inlined below: one draw from the layout's stream seeds it.
-  let state = Math.floor(opts.random() * 4294967296) >>> 0;
+/**
+ * umap-js' start, uniform in [−10, 10]², from an inlined mulberry32 seeded by one draw of the
+ * layout's stream. Its final state is handed on: the sequential SGD continues the same stream.
+ */
+export function randomStart(m: number, random: () => number): { xy: Float64Array; state: number } {
+  let state = Math.floor(random() * 4294967296) >>> 0;
   const xy = new Float64Array(2 * m);
   for (let i = 0; i < 2 * m; i++) {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -287,19 +301,50 @@ export function typedUmap(input: TypedUmapInput, opts: TypedUmapOptions, progres
     r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
     xy[i] = ((r ^ (r >>> 14)) >>> 0) * TO_UNIT * 20 - 10;
   }
+  return { xy, state };
+}
+
+/** Which epochs of a schedule to run: epochs startEpoch … nEpochs − 1 of an nEpochs-long one. */
+export interface EpochRange {
+  nEpochs: number;
+  /**
+   * First epoch run (0 for a whole fit). Later starts run the tail of the schedule: the learning
+   * rate starts at 1 − startEpoch / nEpochs, and every edge is first due one period after the
+   * start, as it would be after epoch 0 of a whole fit. Progress counts from 0 regardless.
+   */
+  startEpoch: number;
+}
+
+/**
+ * The SGD over `edges` from positions `xy` (changed in place for one lane, returned in every
+ * case): two lanes on two threads from LANES_MIN points (or as `opts.lanes` says), else umap-js'
+ * sequential loop, which draws on from mulberry32 state `state`.
+ */
+export function optimise(
+  m: number, edges: EdgeSchedule, xy: Float64Array, state: number, range: EpochRange,
+  opts: Pick<TypedUmapOptions, "random" | "lanes" | "threads" | "spread" | "minDist">, progress?: Progress,
+): Float64Array {
+  const { head, tail, epochsPerSample } = edges;
+  const { nEpochs, startEpoch } = range;
   const lanes = opts.lanes ?? (m >= LANES_MIN ? 2 : 1);
   if (lanes === 2) {
     const seeds = [Math.floor(opts.random() * 4294967296) >>> 0, Math.floor(opts.random() * 4294967296) >>> 0];
-    return runLanes({ m, nEpochs, head, tail, epochsPerSample, xy, seeds, spread: opts.spread, minDist: opts.minDist }, opts.threads ?? 2, progress);
+    return runLanes({ m, nEpochs, startEpoch, head, tail, epochsPerSample, xy, seeds, spread: opts.spread, minDist: opts.minDist }, opts.threads ?? 2, progress);
   }
+  const kept = head.length;
+  const epochsPerNegative = new Float64Array(kept);
+  for (let e = 0; e < kept; e++) epochsPerNegative[e] = epochsPerSample[e]! / NEGATIVE_SAMPLE_RATE;
+  // startEpoch + x is x itself for a whole fit, so its bytes are those of umap-js' schedule.
+  const nextSample = epochsPerSample.map((x) => startEpoch + x);
+  const nextNegative = epochsPerNegative.map((x) => startEpoch + x);
 
   const { a, b } = findABParams(opts.spread, opts.minDist);
   const powB = new PowTable(b);
   const gamma = 1;
   const initialAlpha = 1;
   const repulse = 2 * gamma * b;
-  progress?.(0, nEpochs);
-  for (let n = 0; n < nEpochs; n++) {
+  progress?.(0, nEpochs - startEpoch);
+  for (let n = startEpoch; n < nEpochs; n++) {
     const alpha = initialAlpha * (1 - n / nEpochs);
     for (let e = 0; e < kept; e++) {
       if (nextSample[e]! > n) continue;
@@ -359,7 +404,7 @@ export function typedUmap(input: TypedUmapInput, opts: TypedUmapOptions, progres
       xy[jx + 1] = cy;
       nextNegative[e] = nextNegative[e]! + nNeg * epochsPerNegative[e]!;
     }
-    progress?.(n + 1, nEpochs);
+    progress?.(n + 1 - startEpoch, nEpochs - startEpoch);
   }
   return xy;
 }
@@ -405,6 +450,8 @@ function sab(bytes: number): SharedArrayBuffer {
 interface LaneInput {
   m: number;
   nEpochs: number;
+  /** First epoch run (see EpochRange); default 0. */
+  startEpoch?: number;
   head: Int32Array;
   tail: Int32Array;
   epochsPerSample: Float64Array;
@@ -416,6 +463,7 @@ interface LaneInput {
 
 export function createLanes(input: LaneInput): LaneShared {
   const { m, head, tail, epochsPerSample } = input;
+  const start = input.startEpoch ?? 0;
   const half = m >> 1;
   const total = head.length;
   const laneOf = (e: number): number => (head[e]! < half ? 0 : 1);
@@ -442,9 +490,9 @@ export function createLanes(input: LaneInput): LaneShared {
     s.head[t] = head[e]!;
     s.tail[t] = tail[e]!;
     s.epochsPerSample[t] = epochsPerSample[e]!;
-    s.nextSample[t] = epochsPerSample[e]!;
+    s.nextSample[t] = start + epochsPerSample[e]!;
     s.epochsPerNegative[t] = epochsPerSample[e]! / NEGATIVE_SAMPLE_RATE;
-    s.nextNegative[t] = s.epochsPerNegative[t]!;
+    s.nextNegative[t] = start + s.epochsPerNegative[t]!;
   }
   s.buffers[0].set(input.xy);
   s.buffers[1].set(input.xy);
@@ -569,11 +617,12 @@ type LaneTask = { n: number; step: number };
 
 function runLanes(input: LaneInput, threads: number, progress?: Progress): Float64Array {
   const s = createLanes(input);
+  const start = input.startEpoch ?? 0;
   const powB = new PowTable(s.b);
   const pool = threads > 1 ? new ThreadPool<LaneTask>(new URL("./layout-worker.ts", import.meta.url), 2, s) : null;
   try {
-    progress?.(0, s.nEpochs);
-    for (let n = 0; n < s.nEpochs; n++) {
+    progress?.(0, s.nEpochs - start);
+    for (let n = start; n < s.nEpochs; n++) {
       for (let step = 0; step < STEPS; step++) {
         if (pool) {
           pool.run({ n, step }, () => laneStep(s, powB, 0, n, step));
@@ -582,7 +631,7 @@ function runLanes(input: LaneInput, threads: number, progress?: Progress): Float
           laneStep(s, powB, 1, n, step);
         }
       }
-      progress?.(n + 1, s.nEpochs);
+      progress?.(n + 1 - start, s.nEpochs - start);
     }
   } finally {
     pool?.close();
