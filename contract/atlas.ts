@@ -155,6 +155,22 @@ export const buildParamsSchema = z.object({
     spread: z.number().positive(),
     /** Optimisation epochs; 0 means umap-js' default for the dataset size. */
     nEpochs: z.number().int().nonnegative(),
+    /**
+     * The subset fit (precompute/layout/subset-fit.ts), used for graphs of at least `from`
+     * connected points: UMAP on a seeded `share` of them, the others placed from their
+     * neighbours, then the last `fineEpochs` epochs of the schedule on all of them. Absent in
+     * atlases built before it, which fitted every graph whole.
+     */
+    subsetFit: z
+      .object({
+        /** Connected points from which the subset fit is used. Default 524,288. */
+        from: z.number().int().positive(),
+        /** Share of the points fitted first, in (0, 1). Default 0.25. */
+        share: z.number().gt(0).lt(1),
+        /** Epochs of the whole graph after the subset's fit (at most the schedule's length). Default 50. */
+        fineEpochs: z.number().int().positive(),
+      })
+      .optional(),
   }),
   /** Most rows a tile holds before the rest go to its children. Default 4096. */
   tileCapacity: z.number().int().positive(),

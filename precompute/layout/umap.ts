@@ -14,7 +14,9 @@
  * connected points) and hands larger ones to the typed engine (65,536 points: ~35 CPU seconds on
  * two threads, 0.25 GB peak for the whole process, same quality; bench/layout-quality.ts).
  * umap-js' `initializeFit` is one long synchronous call that cannot report progress; only the
- * epochs can (both engines report once per epoch).
+ * epochs can (both engines report once per epoch). From `subsetFit.from` connected points (the
+ * build's default: 524,288) the typed engine runs a subset fit (subset-fit.ts): a quarter of the
+ * points first, the rest placed from their neighbours, then the schedule's last epochs on all.
  *
  * Points without edges ("isolated": dead features, or a graph row that lists only the point
  * itself) are kept out of UMAP. In umap-js they would never move from their random start (only
@@ -30,6 +32,7 @@
 import { UMAP } from "umap-js";
 import { rng } from "../random.ts";
 import type { KnnGraph, Progress } from "../stages.ts";
+import { subsetUmap } from "./subset-fit.ts";
 import { typedUmap } from "./typed-umap.ts";
 
 export interface UmapOptions {
@@ -45,6 +48,11 @@ export interface UmapOptions {
    * uses umap-js up to UMAPJS_MAX_POINTS connected points and the typed engine above.
    */
   engine?: "auto" | "umap-js" | "typed";
+  /**
+   * The subset fit (subset-fit.ts) for graphs of at least `from` connected points, on the typed
+   * engine. Absent: every graph is fitted whole.
+   */
+  subsetFit?: { from: number; share: number; fineEpochs: number };
 }
 
 /**
@@ -120,11 +128,10 @@ function embedConnected(graph: KnnGraph, ids: number[], opts: UmapOptions, xy: F
         rowDist[c * kUse + t] = distances[base + t]!;
       }
     }
-    const pos = typedUmap(
-      { m, k: kUse, indices: rowIds, distances: rowDist },
-      { minDist: opts.minDist, spread: opts.spread, nEpochs: opts.nEpochs, random: rng(opts.seed, "umap") },
-      progress,
-    );
+    const input = { m, k: kUse, indices: rowIds, distances: rowDist };
+    const typed = { minDist: opts.minDist, spread: opts.spread, nEpochs: opts.nEpochs, random: rng(opts.seed, "umap") };
+    const sub = opts.subsetFit;
+    const pos = sub && m >= sub.from ? subsetUmap(input, { ...typed, share: sub.share, fineEpochs: sub.fineEpochs }, progress) : typedUmap(input, typed, progress);
     for (let c = 0; c < m; c++) {
       const x = pos[2 * c]!;
       const y = pos[2 * c + 1]!;
