@@ -10,9 +10,10 @@
  * kNN before more optimisation", with umap-js' algorithm (typed-umap.ts) doing every fit.
  *
  * Measured with bench/layout-quality.ts on this 2-core machine (same host, same hour):
- * - 1,048,576 points (--planted graph): whole fit 842 s, subset fit 294 s (fuzzy graph 31 s, S's
- *   graph ~5 s, S's 200 epochs ~225 s, placing 2 s, 30 epochs of all ~120 s); kNN preserved@15
- *   0.156 / 0.152, 2-D kNN accuracy on the planted clusters 0.956 / 0.956.
+ * - 1,048,576 points (--planted graph): whole fit 842 s, subset fit 294 s; kNN preserved@15
+ *   0.156 / 0.152, 2-D kNN accuracy on the planted clusters 0.956 / 0.956. In a separate run of
+ *   the phases: fuzzy graph 31 s, S's 200 epochs 225 s, placing 2 s; an epoch of all points
+ *   3.6–4.4 s, so the whole fit's 200 epochs are most of its time.
  * - 65,536 × 768 (a real kNN graph): whole fit 42.9–45.8 s, subset fit 20.9–22.6 s; kNN preserved
  *   0.196 / 0.196, accuracy 0.988 / 0.986; regions (adjusted Rand index with the whole fit's, per
  *   level, coarsest first) 0.43 0.32 0.93 0.81 0.32, where a whole fit with another seed gives
