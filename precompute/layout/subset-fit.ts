@@ -36,8 +36,9 @@
  * Deterministic: every draw comes from the layout's stream in a fixed order, and every step is
  * sequential or the two-lane SGD, whose bytes do not depend on threads.
  */
+import { mulberry32 } from "../random.ts";
 import type { Progress } from "../stages.ts";
-import { defaultEpochs, fuzzyGraph, optimise, randomStart, scheduleEdges, type FuzzyGraph, type TypedUmapInput, type TypedUmapOptions } from "./typed-umap.ts";
+import { defaultEpochs, fuzzyGraph, fuzzyUnion, optimise, randomStart, scheduleEdges, type FuzzyGraph, type TypedUmapInput, type TypedUmapOptions } from "./typed-umap.ts";
 
 /** Graphs of at least this many points get the subset fit by default. */
 export const SUBSET_MIN = 524_288;
@@ -61,14 +62,7 @@ export interface SubsetFitOptions extends TypedUmapOptions {
 
 /** One mulberry32 stream, seeded by a draw of the layout's stream. */
 function stream(random: () => number): () => number {
-  let state = Math.floor(random() * 4294967296) >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let r = state;
-    r = Math.imul(r ^ (r >>> 15), r | 1);
-    r ^= r + Math.imul(r ^ (r >>> 7), r | 61);
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(Math.floor(random() * 4294967296) >>> 0);
 }
 
 /** Row offsets of a fuzzy graph, whose edges are in row (tail) order. */
@@ -134,55 +128,8 @@ export function subsetGraph(m: number, graph: FuzzyGraph, members: Int32Array): 
     for (const c of touched) best[c] = 0;
     touched.length = 0;
   }
-  const lookup = (row: number, col: number): number => {
-    for (let t = 0; t < outLen[row]!; t++) if (outCol[row * COARSE_K + t] === col) return outW[row * COARSE_K + t]!;
-    return 0;
-  };
-  // The union, as fuzzyGraph builds it: each directed entry, plus its mirror where there is none.
-  const count = new Int32Array(mS + 1);
-  for (let s = 0; s < mS; s++) {
-    for (let t = 0; t < outLen[s]!; t++) {
-      const c = outCol[s * COARSE_K + t]!;
-      count[s + 1]!++;
-      if (lookup(c, s) === 0) count[c + 1]!++;
-    }
-  }
-  for (let s = 0; s < mS; s++) count[s + 1]! += count[s]!;
-  const total = count[mS]!;
-  const cols = new Int32Array(total);
-  const weights = new Float64Array(total);
-  const fill = count.slice(0, mS);
-  for (let s = 0; s < mS; s++) {
-    for (let t = 0; t < outLen[s]!; t++) {
-      const c = outCol[s * COARSE_K + t]!;
-      const x = outW[s * COARSE_K + t]!;
-      const y = lookup(c, s);
-      cols[fill[s]!] = c;
-      weights[fill[s]!++] = x + y - x * y;
-      if (y === 0) {
-        cols[fill[c]!] = s;
-        weights[fill[c]!++] = x;
-      }
-    }
-  }
-  for (let s = 0; s < mS; s++) {
-    // Rows are short and their columns distinct: an insertion sort by column.
-    for (let t = count[s]! + 1; t < count[s + 1]!; t++) {
-      const c = cols[t]!;
-      const w = weights[t]!;
-      let u = t - 1;
-      while (u >= count[s]! && cols[u]! > c) {
-        cols[u + 1] = cols[u]!;
-        weights[u + 1] = weights[u]!;
-        u--;
-      }
-      cols[u + 1] = c;
-      weights[u + 1] = w;
-    }
-  }
-  const tail = new Int32Array(total);
-  for (let s = 0; s < mS; s++) tail.fill(s, count[s]!, count[s + 1]!);
-  return { head: cols, tail, weight: weights };
+  // Unused slots hold weight 0, which the union reads as no entry.
+  return fuzzyUnion(mS, COARSE_K, outCol, outW);
 }
 
 /**

@@ -141,6 +141,14 @@ export function fuzzyGraph(input: TypedUmapInput): FuzzyGraph {
       val[i * k + j] = d <= 0 ? 1 : Math.exp(-(d / sigmas[i]!));
     }
   }
+  return fuzzyUnion(m, k, indices, val);
+}
+
+/**
+ * The fuzzy union (A + Aᵀ − A∘Aᵀ) of directed rows, as a row-sorted edge list without zero
+ * weights: row i of A is columns indices[i·k … (i + 1)·k) with values val[…], 0 meaning no entry.
+ */
+export function fuzzyUnion(m: number, k: number, indices: Int32Array, val: Float64Array): FuzzyGraph {
   const lookup = (row: number, col: number): number => {
     for (let j = 0; j < k; j++) if (indices[row * k + j] === col) return val[row * k + j]!;
     return 0;
