@@ -9,7 +9,7 @@
  * than untangle it. This is the issue's "fit a well-chosen subset and place the rest from their
  * kNN before more optimisation", with umap-js' algorithm (typed-umap.ts) doing every fit.
  *
- * Measured with bench/layout-quality.ts on this 2-core machine (same host, same hour):
+ * Measured with bench/layout-quality.ts on this 2-core machine (one afternoon, a slow host):
  * - 1,048,576 points (--planted graph): whole fit 842 s, subset fit 294 s; kNN preserved@15
  *   0.156 / 0.152, 2-D kNN accuracy on the planted clusters 0.956 / 0.956. In a separate run of
  *   the phases: fuzzy graph 31 s, S's 200 epochs 225 s, placing 2 s; an epoch of all points
@@ -84,7 +84,6 @@ export function subsetGraph(m: number, graph: FuzzyGraph, members: Int32Array): 
   const compact = new Int32Array(m).fill(-1);
   for (let s = 0; s < mS; s++) compact[members[s]!] = s;
   // Directed lists: the COARSE_K strongest neighbours in S of each member.
-  const outLen = new Int32Array(mS);
   const outCol = new Int32Array(mS * COARSE_K);
   const outW = new Float64Array(mS * COARSE_K);
   const best = new Float64Array(mS);
@@ -124,7 +123,6 @@ export function subsetGraph(m: number, graph: FuzzyGraph, members: Int32Array): 
       outW[t] = w;
       outCol[t] = c;
     }
-    outLen[s] = keep;
     for (const c of touched) best[c] = 0;
     touched.length = 0;
   }
