@@ -7,6 +7,8 @@
  *   npx tsx bench/layout-quality.ts --engines typed      skip umap-js (~2.5 min and ~4 GB at 65k)
  *   npx tsx bench/layout-quality.ts --planted --n 1048576 --engines subset,typed:20
  *       a made-up graph instead of a dictionary's (see plantedGraph): the layout at 1M points
+ *   npx tsx bench/layout-quality.ts --n 1048576 --d 64 --skip-regions --engines subset,typed
+ *       a real kNN graph at 1M, of a narrow dictionary so that the search takes minutes
  *   npx tsx bench/layout-quality.ts --engines typed,subset,typed:100
  *       the subset fit (subset-fit.ts; "subset:<share>:<fine epochs>", default 0.25 and 30) beside
  *       a whole fit, and a whole fit of 100 epochs instead of 200 (about the subset fit's work)
@@ -49,6 +51,8 @@ const { values } = parseArgs({
     child: { type: "string" },
     dir: { type: "string" },
     planted: { type: "boolean", default: false },
+    // Regions at 1M take minutes per layout; the other scores do not need them.
+    "skip-regions": { type: "boolean", default: false },
   },
 });
 
@@ -266,7 +270,7 @@ for (const engine of values.engines.split(",")) {
   const xy = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
   const s = score(xy);
   table.push([engine, seconds.toFixed(1), (peakRss / 2 ** 30).toFixed(2), s.preserved.toFixed(3), s.accuracy.toFixed(3), s.sameCluster.toFixed(3)]);
-  if (rows) {
+  if (rows && !values["skip-regions"]) {
     // Agreement of regions: this layout's regions against the first engine's, level by level
     // (adjusted Rand index), and each level against the planted clusters.
     const levels = regionLevels(xy);
