@@ -157,17 +157,17 @@ export const buildParamsSchema = z.object({
     nEpochs: z.number().int().nonnegative(),
     /**
      * The subset fit (precompute/layout/subset-fit.ts), used for graphs of at least `from`
-     * connected points: UMAP on a seeded `share` of them, the others placed from their
-     * neighbours, then the last `fineEpochs` epochs of the schedule on all of them. Absent in
-     * atlases built before it, which fitted every graph whole.
+     * connected points that the typed engine lays out (above 2,048 points): UMAP on a seeded `share` of them, the others placed from their
+     * neighbours, then the last `fineEpochs` epochs of the schedule on all of them. Absent (the
+     * default): every graph is fitted whole.
      */
     subsetFit: z
       .object({
-        /** Connected points from which the subset fit is used. Default 524,288. */
+        /** Connected points from which the subset fit is used (suggested: 524,288). */
         from: z.number().int().positive(),
-        /** Share of the points fitted first, in (0, 1). Default 0.25. */
+        /** Share of the points fitted first, in (0, 1) (suggested: 0.25). */
         share: z.number().gt(0).lt(1),
-        /** Epochs of the whole graph after the subset's fit (at most the schedule's length). Default 50. */
+        /** Epochs of the whole graph after the subset's fit, at most the schedule's length (suggested: 30). */
         fineEpochs: z.number().int().positive(),
       })
       .optional(),

@@ -13,7 +13,6 @@ import { int8KernelName } from "./neighbours/int8.ts";
 import { buildKnnGraph, knnEngine, measureRecall, refineKnnGraph, type RefineCarry } from "./neighbours/knn.ts";
 import { rowsFit } from "./neighbours/simd.ts";
 import { normaliseRows } from "./neighbours/normalise.ts";
-import { FINE_EPOCHS, SUBSET_MIN, SUBSET_SHARE } from "./layout/subset-fit.ts";
 import { layoutUmap } from "./layout/umap.ts";
 import { buildTiles } from "./tiles/quadtree.ts";
 import { buildSearchIndex } from "./search/chunks.ts";
@@ -57,6 +56,11 @@ export interface BuildOptions {
   k?: number;
   minDist?: number;
   epochs?: number;
+  /**
+   * Lay out graphs of at least `from` connected points by a subset fit (layout/subset-fit.ts; only
+   * on the typed engine, which lays out graphs above 2,048 points). Off by default: on a real 1M kNN graph it lost 4.7 points of 2-D kNN accuracy (docs/scale.md).
+   */
+  subsetFit?: { from: number; share: number; fineEpochs: number };
   tileCapacity?: number;
   shardSize?: number;
   recallSample?: number;
@@ -101,7 +105,6 @@ export const DEFAULTS = {
   minDist: 0.1,
   spread: 1,
   epochs: 0,
-  subsetFit: { from: SUBSET_MIN, share: SUBSET_SHARE, fineEpochs: FINE_EPOCHS },
   tileCapacity: 4096,
   shardSize: 256,
   storedNeighbours: 12,
@@ -161,7 +164,7 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
   const params: BuildParams = {
     seed: opts.seed ?? DEFAULTS.seed,
     knn: { k: opts.k ?? DEFAULTS.k, m: DEFAULTS.m, efConstruction: DEFAULTS.efConstruction, efSearch: DEFAULTS.efSearch },
-    umap: { nNeighbors: (opts.k ?? DEFAULTS.k) + 1, minDist: opts.minDist ?? DEFAULTS.minDist, spread: DEFAULTS.spread, nEpochs: opts.epochs ?? DEFAULTS.epochs, subsetFit: { ...DEFAULTS.subsetFit } },
+    umap: { nNeighbors: (opts.k ?? DEFAULTS.k) + 1, minDist: opts.minDist ?? DEFAULTS.minDist, spread: DEFAULTS.spread, nEpochs: opts.epochs ?? DEFAULTS.epochs, ...(opts.subsetFit && { subsetFit: { ...opts.subsetFit } }) },
     tileCapacity: opts.tileCapacity ?? DEFAULTS.tileCapacity,
     shardSize: opts.shardSize ?? DEFAULTS.shardSize,
     storedNeighbours: Math.min(DEFAULTS.storedNeighbours, opts.k ?? DEFAULTS.k),

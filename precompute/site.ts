@@ -189,8 +189,7 @@ export function atlasUpToDate(opts: BuildOptions): Manifest | null {
     p.knn.k === (opts.k ?? DEFAULTS.k) &&
     p.umap.minDist === (opts.minDist ?? DEFAULTS.minDist) &&
     p.umap.nEpochs === (opts.epochs ?? DEFAULTS.epochs) &&
-    // Atlases from before the subset fit lack it: their large layouts were fitted whole.
-    JSON.stringify(p.umap.subsetFit ?? null) === JSON.stringify(DEFAULTS.subsetFit) &&
+    JSON.stringify(p.umap.subsetFit ?? null) === JSON.stringify(opts.subsetFit ?? null) &&
     p.tileCapacity === (opts.tileCapacity ?? DEFAULTS.tileCapacity) &&
     p.shardSize === (opts.shardSize ?? DEFAULTS.shardSize) &&
     (opts.recallSample === undefined || manifest.quality.knnRecall.sample === Math.min(opts.recallSample, manifest.counts.features - manifest.counts.dead));

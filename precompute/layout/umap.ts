@@ -14,9 +14,9 @@
  * connected points) and hands larger ones to the typed engine (65,536 points: ~35 CPU seconds on
  * two threads, 0.25 GB peak for the whole process, same quality; bench/layout-quality.ts).
  * umap-js' `initializeFit` is one long synchronous call that cannot report progress; only the
- * epochs can (both engines report once per epoch). From `subsetFit.from` connected points (the
- * build's default: 524,288) the typed engine runs a subset fit (subset-fit.ts): a quarter of the
- * points first, the rest placed from their neighbours, then the schedule's last epochs on all.
+ * epochs can (both engines report once per epoch). With `subsetFit` (off by default), graphs from
+ * `subsetFit.from` connected points get a subset fit on the typed engine (subset-fit.ts): a share
+ * of the points first, the rest placed from their neighbours, then the schedule's last epochs on all.
  *
  * Points without edges ("isolated": dead features, or a graph row that lists only the point
  * itself) are kept out of UMAP. In umap-js they would never move from their random start (only

@@ -49,6 +49,14 @@ describe("buildAtlas", () => {
     expect(c.tiles[0]!.path).not.toBe(a.tiles[0]!.path);
   });
 
+  it("records a subset fit only when one is asked for", async () => {
+    // (Its effect on the layout is tested in layout-subset.test.ts: this atlas is small enough for umap-js.)
+    expect(a.params.umap.subsetFit).toBeUndefined();
+    const subsetFit = { from: 100, share: 0.25, fineEpochs: 30 };
+    const s = (await buildAtlas({ dictionary: dictDir, out: join(work, "s"), id: "syn", quiet: true, k: 10, subsetFit })).manifest;
+    expect(s.params.umap.subsetFit).toEqual(subsetFit);
+  });
+
   it("writes a manifest, shards, tiles and search chunks that match the contract", () => {
     const dir = join(work, "a");
     const manifest = parseManifest(JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")));
