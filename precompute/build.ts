@@ -58,7 +58,8 @@ export interface BuildOptions {
   epochs?: number;
   /**
    * Lay out graphs of at least `from` connected points by a subset fit (layout/subset-fit.ts; only
-   * on the typed engine, which lays out graphs above 2,048 points). Off by default: on a real 1M kNN graph it lost 4.7 points of 2-D kNN accuracy (docs/scale.md).
+   * on the typed engine, which lays out graphs above 2,048 points). Off by default: on a real 1M
+   * kNN graph it lost 4.7 points of 2-D kNN accuracy (docs/scale.md).
    */
   subsetFit?: { from: number; share: number; fineEpochs: number };
   tileCapacity?: number;

@@ -31,7 +31,7 @@ import type { Progress } from "../stages.ts";
 
 const SMOOTH_K_TOLERANCE = 1e-5;
 const MIN_K_DIST_SCALE = 1e-3;
-export const NEGATIVE_SAMPLE_RATE = 5;
+const NEGATIVE_SAMPLE_RATE = 5;
 const CLIP = 4;
 
 export interface TypedUmapInput {
@@ -324,9 +324,9 @@ export interface EpochRange {
 }
 
 /**
- * The SGD over `edges` from positions `xy` (changed in place for one lane, returned in every
- * case): two lanes on two threads from LANES_MIN points (or as `opts.lanes` says), else umap-js'
- * sequential loop, which draws on from mulberry32 state `state`.
+ * The SGD over `edges` from positions `xy`; returns the positions it ends with (the sequential
+ * loop moves `xy` itself, the lanes a copy). Two lanes on two threads from LANES_MIN points (or as
+ * `opts.lanes` says), else umap-js' sequential loop, which draws on from mulberry32 state `state`.
  */
 export function optimise(
   m: number, edges: EdgeSchedule, xy: Float64Array, state: number, range: EpochRange,
