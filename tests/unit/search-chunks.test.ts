@@ -289,6 +289,41 @@ describe("buildSearchIndex", () => {
     for (const w of words) expect(formPostings(b, indexKey(w)!, w).length).toBe(60);
   });
 
+  it("lists a form whole when the postings after its head are few and the key's bytes allow, saving their page", () => {
+    // "storm" in 60 labels (48 in the head, 12 after it), "river" in 200 (152 after it).
+    const input: SearchEntry[] = [
+      ...Array.from({ length: 60 }, (_, j) => ({ id: j, label: `storm number ${j}`, density: 1 / (j + 1) })),
+      ...Array.from({ length: 200 }, (_, j) => ({ id: 100 + j, label: `river number ${j}`, density: 1 / (j + 1) })),
+    ];
+    const form = (b: Built, w: string) => termEntry(b, indexKey(w)!)![2].find((f) => f[0] === w)!;
+    const inlined = build(input);
+    const paged = build(input, { inlineTail: 0 });
+    expect(form(inlined, "storm")[2].length).toBe(60);
+    expect(form(inlined, "storm")[3]).toEqual([]);
+    expect(form(paged, "storm")[2].length).toBe(48);
+    expect(form(paged, "storm")[3].length).toBe(1);
+    // A long tail keeps its pages either way.
+    expect(form(inlined, "river")[2].length).toBe(48);
+    expect(form(inlined, "river")[3].length).toBeGreaterThan(0);
+    const pages = (b: Built) => [...b.files.keys()].filter((p) => p.includes("-more-")).length;
+    expect(pages(inlined)).toBe(pages(paged) - 1);
+    // Same postings, same order, whichever file holds them.
+    for (const w of ["storm", "river"]) {
+      expect(formPostings(inlined, indexKey(w)!, w)).toEqual(formPostings(paged, indexKey(w)!, w));
+      expect(formPostings(inlined, indexKey(w)!, w).length).toBe(w === "storm" ? 60 : 200);
+    }
+    // The key's byte budget still bounds its head: with room for the head but not its tail, the tail stays paged.
+    const postingBytes = (b: Built, r: number) => {
+      const f = b.chunks.flatMap((c) => c.features).find((x) => x[0] === r)!;
+      return JSON.stringify(f).length + 1 + String(r).length + 1;
+    };
+    const headBytes = form(paged, "storm")[2].reduce((a, r) => a + postingBytes(paged, r), 0) + 40;
+    const tight = build(input, { headBytes });
+    expect(form(tight, "storm")[2].length).toBe(48);
+    expect(form(tight, "storm")[3].length).toBe(1);
+    expect(() => build(input, { inlineTail: -1 })).toThrow(/inlineTail/);
+  });
+
   it("puts a label that is exactly the word first in its list, ahead of more important labels holding it", () => {
     const input: SearchEntry[] = [
       ...Array.from({ length: 80 }, (_, i) => ({ id: i, label: i % 2 ? "the the" : "the, The", density: 0.5 })),
