@@ -2,7 +2,7 @@
  * kNN parameter study for the partitioned engine: on one synthetic dictionary (the bench's
  * generator and seed), builds the graph with each listed setting of cells and candidate budget,
  * then runs one refinement round, printing wall time and recall@15 after each step. For choosing
- * the 1M defaults (docs/scale.md, "Where the 1M precompute misses its 45 minutes") on a size that
+ * the 1M defaults (docs/scale-history.md, "The first builds") on a size that
  * takes minutes, not an hour.
  *
  *   npx tsx bench/knn-params.ts --n 262144 --d 2304 --cells 1,2 --candidates 8,16

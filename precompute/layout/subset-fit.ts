@@ -3,7 +3,7 @@
  * the rest placed from their neighbours, then the tail of the schedule on the whole graph.
  *
  * Why: the SGD's cost is epochs × sampled edges. A whole fit of 1,048,576 points took 748 s of a
- * 52-minute build (docs/scale.md), over a target of 45 minutes for the whole build. A quarter of
+ * 52-minute build on the slower host (docs/scale-history.md), over a target of 45 minutes for the whole build. A quarter of
  * the points fitted for the whole schedule costs about a quarter of that; the whole graph then
  * needs only the schedule's last epochs, at the small learning rates that refine a layout rather
  * than untangle it. This is the issue's "fit a well-chosen subset and place the rest from their
