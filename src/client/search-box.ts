@@ -34,6 +34,7 @@ interface Hit {
 
 interface Searcher {
   ready(): Promise<void>;
+  prefetch(query: string): void;
   search(query: string, limit: number): Promise<Hit[]>;
 }
 
@@ -43,6 +44,18 @@ const LIMIT = 12;
 /** Regions shown at most, besides the LIMIT features: a few entry points, ranked among the features. */
 const REGION_LIMIT = 3;
 const DEBOUNCE_MS = 120;
+
+/**
+ * The part of the box's text whose index chunks are worth fetching before the debounce runs the
+ * query: the words already finished (a space follows them), or all of it when the text grew by
+ * more than a character at once (a paste, autofill). A word still being typed waits for the
+ * debounced query: fetching the chunk of every prefix on the way to "hurricane" would cost a fast
+ * typist a chunk a keystroke.
+ */
+export function prefetchText(previous: string, value: string): string {
+  if (value.length - previous.length > 1) return value;
+  return value.slice(0, value.search(/\S*$/));
+}
 
 const searchers = new Map<string, Promise<Searcher>>();
 const regionSearchers = new Map<string, Promise<RegionSearcher>>();
@@ -276,7 +289,18 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
     }
   };
 
+  /** The box's text at the last input event, to tell a paste from a keystroke. */
+  let typed = "";
   input.addEventListener("input", () => {
+    const ahead = prefetchText(typed, input.value);
+    typed = input.value;
+    if (ahead.trim()) {
+      for (const a of inScope()) {
+        searcherFor(a, base)
+          .then((s) => s.prefetch(ahead))
+          .catch(() => {});
+      }
+    }
     clearTimeout(timer);
     timer = setTimeout(() => void run(), DEBOUNCE_MS);
   });
@@ -322,6 +346,7 @@ function setup(root: HTMLElement, withShortcut: boolean): void {
           close();
         } else if (input.value) {
           input.value = "";
+          typed = "";
           hits = [];
         }
         break;

@@ -335,6 +335,23 @@ export class SearchIndex {
     return this.#dir().then(() => undefined);
   }
 
+  /**
+   * Start fetching the chunks the words of `query` route to, without matching anything. The search
+   * box calls this on every input, ahead of its debounce, so that by the time the query runs its
+   * chunks are usually here: a pasted four-word label fetches its four chunks while the debounce
+   * waits instead of after it. Failures are left for `search` to retry and report.
+   */
+  prefetch(query: string): void {
+    const words = queryWords(query);
+    if (words.length === 0) return;
+    this.#dir()
+      .then(({ bounds, paths }) => {
+        if (paths.length === 0) return;
+        for (const { key } of words) this.#load(paths[routeKey(bounds, key)]!).catch(() => {});
+      })
+      .catch(() => {});
+  }
+
   /** Features matching every word of `query`, best first; see the module comment for the rules. */
   async search(query: string, limit = 20): Promise<SearchHit[]> {
     const words = queryWords(query);

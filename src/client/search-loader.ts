@@ -11,6 +11,8 @@ import type { SearchTarget } from "./search-scope.ts";
 export interface Searcher {
   /** Fetch the directory ahead of the first query. */
   ready(): Promise<void>;
+  /** Start fetching what these words need (search-index.ts `prefetch`); never throws. */
+  prefetch(query: string): void;
   search(query: string, limit: number): Promise<SearchHit[]>;
 }
 
@@ -19,6 +21,7 @@ export function createSearcher(target: SearchTarget, base: string): Searcher {
   const index = new SearchIndex(url, { directory: target.directory, features: target.features });
   return {
     ready: () => index.ready(),
+    prefetch: (query) => index.prefetch(query),
     async search(query, limit) {
       const hits = await index.search(query, limit);
       // A bare id hit ("#123") comes without a label; the manifest and one shard name it.

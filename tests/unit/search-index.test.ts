@@ -148,6 +148,26 @@ for (const target of [undefined, 1024]) {
       expect(new Set(fetched).size).toBe(fetched.length);
     });
 
+    it("prefetches the chunk each word routes to, so the search that follows fetches nothing more", async () => {
+      const { fetch, fetched } = fileFetch(dir, BASE);
+      const index = new SearchIndex(BASE, manifest, fetch);
+      const query = "inanimate subjects singular";
+      index.prefetch(query);
+      const routes = new Set(["inanimate", "subjects", "singular"].map((w) => paths[routeKey(bounds, indexKey(w)!)]!));
+      await expect.poll(() => new Set(fetched.slice(1))).toEqual(routes);
+      expect(fetched[0]).toBe(manifest.directory);
+      const before = fetched.length;
+      const hits = await index.search(query, 10_000);
+      // Only "more" pages (read after matching, when the head lists are not enough) may follow.
+      expect(fetched.slice(before).filter((p) => !p.includes("-more-"))).toEqual([]);
+      const fresh = await new SearchIndex(BASE, manifest, fileFetch(dir, BASE).fetch).search(query, 10_000);
+      expect(hits).toEqual(fresh);
+      // Nothing to route: no fetch at all, not even the directory.
+      const idle = fileFetch(dir, BASE);
+      new SearchIndex(BASE, manifest, idle.fetch).prefetch("  ,. ");
+      expect(idle.fetched).toEqual([]);
+    });
+
     it("answers a prefix that spans chunks from the one chunk it routes to", async () => {
       const spanning = ["p", "s", "pro", "pl"].filter((p) => chunksForPrefix(bounds, indexKey(p)!).length > 1);
       if (target) expect(spanning.length).toBeGreaterThan(0);
