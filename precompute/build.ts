@@ -286,6 +286,9 @@ async function runBuild(opts: BuildOptions, id: string, log: BuildLog, writer: A
     const key = cacheKey("regions", stageCodeVersion("regions"), graphKey, layoutKey, labels, previous, names ?? null, params.seed);
     const hit = cache.load("regions", key, (e) => regionsFromEntry(e, n));
     if (hit) return (fromCache("regions"), hit);
+    // The key holds the previous atlas's regions (so that their slugs carry over), so the first
+    // rebuild into a folder that holds an atlas misses a cache that the same build filled before.
+    if (previous.length > 0) log.info(`  keeping the slugs of the ${previous.length.toLocaleString("en-US")} regions already in ${opts.out}: the regions are computed afresh, matched to them`);
     const found = buildRegions({ graph, xy, unit, d, alive, labels, seed: params.seed }, { previous, ...(names && { names }) }, p);
     cache.store("regions", key, regionsToEntry(found));
     return found;

@@ -29,8 +29,8 @@ function expectSameFiles(a: string, b: string): void {
   for (const [name, bytes] of fa) expect(bytes.equals(fb.get(name)!), name).toBe(true);
 }
 
-/** Build, returning the lines that say what came from the cache, and the warnings. */
-async function build(opts: Partial<BuildOptions> & { out: string }): Promise<{ hits: string[]; warnings: string[] }> {
+/** Build, returning the lines that say what came from the cache, the warnings, and whether it said it recomputes regions to keep their slugs. */
+async function build(opts: Partial<BuildOptions> & { out: string }): Promise<{ hits: string[]; warnings: string[]; keepsSlugs: boolean }> {
   const lines: string[] = [];
   const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (lines.push(...String(chunk).split("\n")), true));
   try {
@@ -41,6 +41,7 @@ async function build(opts: Partial<BuildOptions> & { out: string }): Promise<{ h
   return {
     hits: lines.filter((l) => l.includes("from the cache")).map((l) => l.trim().split(" ")[0]!),
     warnings: lines.filter((l) => l.startsWith("warning: ")),
+    keepsSlugs: lines.some((l) => /keeping the slugs of the [\d,]+ regions already in/.test(l)),
   };
 }
 
@@ -61,11 +62,16 @@ describe("builds through the cache", () => {
     expect(cacheDir).toBe(join(work, "out", ".atlas-cache"));
     const first = await build({ out: join(work, "out", "a") });
     expect(first.hits).toEqual([]);
+    expect(first.keepsSlugs).toBe(false);
     expect(cacheFiles(cacheDir).map((f) => f.split("-")[0])).toEqual(["knn", "layout", "recall", "regions"]);
-    // Same output folder again: the previous regions are now this atlas's, so regions are keyed anew once.
-    await build({ out: join(work, "out", "a") });
+    // Same output folder again: the previous regions are now this atlas's, so regions are keyed
+    // anew once, and the build says why they are not from the cache.
+    const second = await build({ out: join(work, "out", "a") });
+    expect(second.hits).toEqual(["graph", "recall", "layout"]);
+    expect(second.keepsSlugs).toBe(true);
     const third = await build({ out: join(work, "out", "a") });
     expect(third.hits).toEqual(["graph", "recall", "layout", "regions"]);
+    expect(third.keepsSlugs).toBe(false);
     await build({ out: join(work, "plain", "a"), cache: false });
     expectSameFiles(join(work, "out", "a"), join(work, "plain", "a"));
     expect(existsSync(join(work, "plain", ".atlas-cache"))).toBe(false);
