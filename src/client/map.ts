@@ -1,8 +1,8 @@
 /**
  * The atlas map: every feature as a point, placed by decoder similarity, coloured by how often it
- * fires. deck.gl draws the points straight from the tiles' typed arrays (one ScatterplotLayer per
- * quadtree tile); this module decides which tiles to show, and handles hover, selection, the side
- * panel and the URL.
+ * fires. deck.gl draws the points straight from the tiles' typed arrays (one PointLayer, a
+ * ScatterplotLayer drawn as GL points, per quadtree tile); this module decides which tiles to
+ * show, and handles hover, selection, the side panel and the URL.
  *
  * Test hooks — `window.__atlas` (for end-to-end tests; stable API):
  *   ready: Promise<void>           resolves once the first tile has been drawn
@@ -30,6 +30,7 @@
  */
 import { Deck, LinearInterpolator, OrthographicView, type Layer, type PickingInfo } from "@deck.gl/core";
 import { ScatterplotLayer } from "@deck.gl/layers";
+import { PointLayer } from "./point-layer.ts";
 import type { FeatureRecord, Manifest, Region } from "../../contract/atlas.ts";
 import { describeLog10Density, featureName, formatCount } from "../lib/format.ts";
 import { loadFeature, loadManifest } from "./atlas-data.ts";
@@ -120,7 +121,7 @@ class AtlasMap {
   private theme: Theme = currentTheme();
   private domain: DensityDomain | null = null;
   private readonly tileData = new Map<string, TileData>();
-  private tileLayers: ScatterplotLayer[] = [];
+  private tileLayers: PointLayer[] = [];
   /** Tile keys the current view wants, parents first (some may still be loading). */
   private wanted: string[] = [];
   private drawn = 0;
@@ -434,7 +435,7 @@ class AtlasMap {
     for (const key of this.wanted) {
       const data = this.tileData.get(key);
       if (!data) continue;
-      const layer = new ScatterplotLayer({
+      const layer = new PointLayer({
         id: `tile-${key}`,
         data,
         modelMatrix: MODEL_MATRIX,
