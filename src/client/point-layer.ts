@@ -67,11 +67,10 @@ void main(void) {
 }
 `;
 
-export type PointLayerProps<D> = Omit<ScatterplotLayerProps<D>, "stroked" | "billboard" | "getPixelOffset" | "radiusUnits"> & { radiusUnits?: "pixels" };
-
 export class PointLayer<D = unknown> extends ScatterplotLayer<D> {
   static override layerName = "PointLayer";
-  static override defaultProps: DefaultProps<ScatterplotLayerProps> = { ...ScatterplotLayer.defaultProps, radiusUnits: "pixels", stroked: false, billboard: true };
+  // Radii in pixels, filled: what the shaders above draw, whatever stroke or billboard props say.
+  static override defaultProps: DefaultProps<ScatterplotLayerProps> = { ...ScatterplotLayer.defaultProps, radiusUnits: "pixels", stroked: false };
 
   override getShaders() {
     return Layer.prototype.getShaders.call(this, { vs, fs, modules: super.getShaders().modules });
