@@ -24,19 +24,9 @@
 import { regionPageUrl } from "../lib/region-index.ts";
 import { REGION_SELECT_EVENT, SEARCH_SELECT_EVENT, type RegionSelectDetail, type SearchSelectDetail } from "./events.ts";
 import type { RegionHit, RegionSearcher } from "./region-search.ts";
+import type { SearchHit as Hit } from "./search-index.ts";
+import type { Searcher } from "./search-loader.ts";
 import { ALL_ATLASES, atlasesInScope, mergeScoped, mergeScopedRegions, rankResults, type RankedResult, type ScopedHit, type ScopedRegion, type SearchTarget } from "./search-scope.ts";
-
-interface Hit {
-  id: number;
-  label: string | null;
-  score?: number;
-}
-
-interface Searcher {
-  ready(): Promise<void>;
-  prefetch(query: string): void;
-  search(query: string, limit: number): Promise<Hit[]>;
-}
 
 type Result = RankedResult<RegionHit>;
 
