@@ -70,7 +70,8 @@ void main(void) {
 export class PointLayer<D = unknown> extends ScatterplotLayer<D> {
   static override layerName = "PointLayer";
   // Radii in pixels, filled: what the shaders above draw, whatever stroke or billboard props say.
-  static override defaultProps: DefaultProps<ScatterplotLayerProps> = { ...ScatterplotLayer.defaultProps, radiusUnits: "pixels", stroked: false };
+  // deck.gl merges ScatterplotLayer's defaults under these (create-props.ts walks the classes).
+  static override defaultProps: DefaultProps<ScatterplotLayerProps> = { radiusUnits: "pixels", stroked: false };
 
   override getShaders() {
     return Layer.prototype.getShaders.call(this, { vs, fs, modules: super.getShaders().modules });
